@@ -1,0 +1,20 @@
+/*
+ * Internals shared by the library's modules. Never installed; every
+ * name here is sse__ and hidden from the shared library.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef SSE_PRIVATE_H
+#define SSE_PRIVATE_H
+
+#include "sse.h"
+
+/* Copy *user into *out, or the libc allocator when user is NULL.
+ * Fails with SSE_ERR_INVALID when user leaves a function unset. */
+int sse__allocator_init(struct sse_allocator *out, const struct sse_allocator *user);
+
+void *sse__alloc(const struct sse_allocator *a, size_t size);
+void *sse__realloc(const struct sse_allocator *a, void *ptr, size_t old_size, size_t new_size);
+void sse__free(const struct sse_allocator *a, void *ptr, size_t size);
+
+#endif

@@ -1,0 +1,490 @@
+/*
+ * The encoder: an event or a comment to text/event-stream bytes, exactly as
+ * the WHATWG standard's parser reads them. No allocation, no I/O.
+ *
+ * The data loop is the hot path. It copies each line while it looks for the
+ * line's end, so a payload is read once; sizing alone scans without copying.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include <limits.h>
+#include <string.h>
+
+#include "scan.h"
+#include "sse-private.h"
+
+#define RETRY_DIGITS_MAX 10 /* SSE_RETRY_MAX has ten digits */
+
+/*
+ * A field written once per line of text: "data:" or ":". text holds what
+ * a line break becomes, LF, the name, the colon and the space, padded to
+ * eight bytes (and more, so text + 1 can be read as eight bytes too): the
+ * first line's prefix is text + 1, every later line's is text, and either
+ * goes out as one store. The space is dropped before an empty line.
+ */
+struct line_field {
+	char text[16];
+	size_t brk_len; /* LF, name and colon: the prefix after a break, no space */
+};
+
+static const struct line_field data_field = {"\ndata: ", 6};
+static const struct line_field comment_field = {"\n: ", 2};
+
+/* The block loop's output per 64-byte block: 64 bytes, plus a prefix per
+ * break (it adds at most brk_len bytes: "\ndata: " for one LF), plus stores
+ * that run 65 + 64 bytes past a block's start (see put_blocks). */
+#define BLOCK_ROOM (64 * 6 + 192)
+/* Input the block loop leaves alone: a break's next line is loaded as 64
+ * bytes from up to 65 bytes into a block, and must not be read past end. */
+#define BLOCK_TAIL 128
+/* How far ahead of its stores the block loop fetches output lines. */
+#define BLOCK_PREFETCH 512
+
+/* Saturating add: SIZE_MAX stands for "does not fit". */
+static size_t size_add(size_t a, size_t b)
+{
+	return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+static int is_break(char c)
+{
+	return (c == '\n') | (c == '\r');
+}
+
+/* Step over one line break: CRLF counts as one. */
+static const char *skip_break(const char *p, const char *end)
+{
+	if (*p == '\r' && p + 1 < end && p[1] == '\n')
+		return p + 2;
+	return p + 1;
+}
+
+/* Encoded size of one line: "prefix", then " line" unless empty, then LF. */
+static size_t line_size(const struct line_field *f, size_t len)
+{
+	return f->brk_len - 1 + (len ? size_add(len, 1) : 0) + 1;
+}
+
+/* Size of text written as one field line per line of text. */
+static size_t lines_size(const struct line_field *f, const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+	size_t total = 0;
+
+	for (;;) {
+		const char *brk = sse__find_break(p, end);
+
+		total = size_add(total, line_size(f, (size_t)(brk - p)));
+		if (brk == end)
+			return total;
+		p = skip_break(brk, end);
+	}
+}
+
+/* Copy n bytes: a few fixed-size moves for the short strings of names and
+ * ids (a memcpy call of variable size costs more than the copy). */
+static ALWAYS_INLINE void copy_short(char *d, const char *s, size_t n)
+{
+	if (n > 16) {
+		memcpy(d, s, n);
+	} else if (n >= 8) {
+		uint64_t a, b;
+
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+		memcpy(d, &a, 8);
+		memcpy(d + n - 8, &b, 8);
+	} else if (n >= 4) {
+		uint32_t a, b;
+
+		memcpy(&a, s, 4);
+		memcpy(&b, s + n - 4, 4);
+		memcpy(d, &a, 4);
+		memcpy(d + n - 4, &b, 4);
+	} else if (n > 0) {
+		d[0] = s[0];
+		d[n / 2] = s[n / 2];
+		d[n - 1] = s[n - 1];
+	}
+}
+
+/*
+ * Write the prefix pre (len bytes, then a space unless the line at p is
+ * empty). The eight-byte store may reach past the prefix; with seven bytes
+ * of input left, those bytes lie inside the rest of the output (at least
+ * the line and its LF), which is written later.
+ */
+static ALWAYS_INLINE int put_prefix(char **dst, const char *dst_end, const char *pre, size_t len,
+				    const char *p, const char *end)
+{
+	size_t n = len + !(p == end || is_break(*p));
+
+	if (end - p >= 7 && dst_end - *dst >= 8)
+		memcpy(*dst, pre, 8);
+	else if ((size_t)(dst_end - *dst) >= n)
+		copy_short(*dst, pre, n);
+	else
+		return -1;
+	*dst += n;
+	return 0;
+}
+
+#if SSE__HAVE_SSE2
+/*
+ * The break at brk, in the 64-byte block at p whose bytes were stored from
+ * *q: the prefix (pre, eight bytes) goes where the break was, *q moves by
+ * what the break adds, and the block's rest is stored again past the
+ * prefix. Returns the break's length: 1, or 2 for CRLF.
+ */
+static ALWAYS_INLINE size_t put_break(char **q, const char *p, const char *brk, uint64_t pre,
+				      size_t brk_len, int avx2)
+{
+	size_t blen = 1 + ((brk[0] == '\r') & (brk[1] == '\n'));
+	const char *next = brk + blen;
+	size_t space = !is_break(*next);
+
+	memcpy(*q + (brk - p), &pre, 8);
+	*q += brk_len + space - blen;
+	sse__move64(*q + (next - p), next, avx2);
+	return blen;
+}
+
+/*
+ * The bulk of put_lines: 64 bytes of input a step, each block loaded and
+ * scanned once however many lines it holds; every break in it is taken
+ * from its mask (put_break). p moves by 64 whatever the data, so no load
+ * waits for the previous block's scan.
+ *
+ * q is where p's byte goes were there no break in the block; a break moves
+ * it by the bytes it adds (its prefix less its one or two bytes). Stores
+ * run past the bytes they are for, but always by less than the input left
+ * after their source (BLOCK_TAIL), so they land inside the final output
+ * (each input byte yields one output byte or more) and are overwritten in
+ * order; BLOCK_ROOM bounds them for the room test.
+ *
+ * Returns where it stopped, inside a line whose prefix and earlier bytes
+ * are written; *dst is that byte's place.
+ */
+static ALWAYS_INLINE const char *put_blocks(char **dst, const char *dst_end,
+					    const struct line_field *f, const char *p,
+					    const char *end, int avx2)
+{
+	const size_t brk_len = f->brk_len;
+	char *q = *dst;
+	uint64_t pre;
+
+	memcpy(&pre, f->text, 8);
+	while (end - p > BLOCK_TAIL && dst_end - q >= BLOCK_ROOM) {
+		uint64_t m;
+
+		/* Stores that straddle cache lines cost far more when the
+		 * lines are not in L1 yet: fetch them ahead (within room). */
+		__builtin_prefetch(q + BLOCK_PREFETCH, 1);
+		m = sse__copy64(q, p, avx2);
+		while (m) {
+			const char *brk = p + __builtin_ctzll(m);
+			size_t blen;
+
+			if (brk[0] == '\r' && brk - p == 63 && brk[1] == '\n') {
+				/* A CRLF across the block's end: the caller
+				 * takes it, so p keeps its fixed stride. */
+				*dst = q + (brk - p);
+				return brk;
+			}
+			blen = put_break(&q, p, brk, pre, brk_len, avx2);
+			m &= m - 1;
+			m &= m - (blen - 1); /* the LF of a CRLF */
+		}
+		p += 64;
+		q += 64;
+	}
+	*dst = q;
+	return p;
+}
+#endif
+
+/*
+ * The line loop, written once and compiled twice (plain and AVX2) so the
+ * vector code inlines into it: the block loop while the input is long and
+ * the room ample, then line by line with exact room checks. Returns 0, or
+ * -1 when room ran out.
+ */
+static ALWAYS_INLINE int lines_loop(char **dst, const char *dst_end, const struct line_field *f,
+				    const char *p, const char *end, int avx2)
+{
+	char *q = *dst;
+
+	if (put_prefix(&q, dst_end, f->text + 1, f->brk_len - 1, p, end))
+		return -1;
+	for (;;) {
+		const char *brk;
+
+#if SSE__HAVE_SSE2
+		p = put_blocks(&q, dst_end, f, p, end, avx2);
+#endif
+		brk = sse__copy_line(&q, dst_end, p, end, avx2);
+		if (brk == end)
+			break;
+		if (!is_break(*brk))
+			return -1; /* stopped for room, not at a line end */
+		p = skip_break(brk, end);
+		if (put_prefix(&q, dst_end, f->text, f->brk_len, p, end))
+			return -1;
+	}
+	if (q == dst_end)
+		return -1;
+	*q++ = '\n';
+	*dst = q;
+	return 0;
+}
+
+static int put_lines_plain(char **dst, const char *dst_end, const struct line_field *f,
+			   const char *p, const char *end)
+{
+	return lines_loop(dst, dst_end, f, p, end, 0);
+}
+
+#if SSE__HAVE_AVX2
+SSE__TARGET_AVX2 static int put_lines_avx2(char **dst, const char *dst_end,
+					   const struct line_field *f, const char *p,
+					   const char *end)
+{
+	return lines_loop(dst, dst_end, f, p, end, 1);
+}
+#endif
+
+/* Write text as field lines into [*dst, dst_end): 0, or -1 if it did not fit. */
+static int put_lines(char **dst, const char *dst_end, const struct line_field *f,
+		     const char *text, size_t len)
+{
+#if SSE__HAVE_AVX2
+	if (len >= 32 && sse__have_avx2())
+		return put_lines_avx2(dst, dst_end, f, text, text + len);
+#endif
+	return put_lines_plain(dst, dst_end, f, text, text + len);
+}
+
+static int text_ok(const char *p, size_t len)
+{
+	return p != NULL || len == 0;
+}
+
+static int check_utf8(const struct sse_event *ev)
+{
+	if (ev->id && !sse_utf8_valid(ev->id, ev->id_len))
+		return SSE_ERR_UTF8;
+	if (ev->type && !sse_utf8_valid(ev->type, ev->type_len))
+		return SSE_ERR_UTF8;
+	if (ev->data && !sse_utf8_valid(ev->data, ev->data_len))
+		return SSE_ERR_UTF8;
+	return 0;
+}
+
+/* Everything that makes an event unrepresentable, before a byte is written. */
+/*
+ * SSE_ERR_ID_LINEBREAK or SSE_ERR_ID_NUL for a bad byte of an id, 0 if none.
+ * Ids and types are short: one pass with one compare per byte beats
+ * three library calls. A line break is reported before a NUL.
+ */
+static int scan_name(const char *s, size_t len, int nul_code)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c > '\r')
+			continue;
+		if (c == '\n' || c == '\r')
+			return SSE_ERR_ID_LINEBREAK;
+		if (c == 0)
+			rc = nul_code;
+	}
+	return rc;
+}
+
+static int check_event(const struct sse_event *ev, unsigned flags)
+{
+	int rc;
+
+	if (!text_ok(ev->id, ev->id_len) || !text_ok(ev->type, ev->type_len) ||
+	    !text_ok(ev->data, ev->data_len))
+		return SSE_ERR_INVALID;
+	if (ev->id && (rc = scan_name(ev->id, ev->id_len, SSE_ERR_ID_NUL)) != 0)
+		return rc;
+	/* NUL is allowed in a type: the standard's parser keeps it. */
+	if (ev->type && scan_name(ev->type, ev->type_len, 0) != 0)
+		return SSE_ERR_TYPE_LINEBREAK;
+	if (ev->retry != SSE_RETRY_NONE && (ev->retry < 0 || ev->retry > SSE_RETRY_MAX))
+		return SSE_ERR_RETRY;
+	if (flags & SSE_ENCODE_STRICT_UTF8)
+		return check_utf8(ev);
+	return 0;
+}
+
+/* Decimal digits of v (0..SSE_RETRY_MAX) into out; returns their count. */
+static size_t format_retry(long v, char out[RETRY_DIGITS_MAX])
+{
+	char tmp[RETRY_DIGITS_MAX];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+/* Size of a "name: value\n" line; an empty value is written "name:\n". */
+static size_t field_size(size_t name_len, size_t value_len)
+{
+	return size_add(name_len + 1, value_len ? size_add(value_len, 1) : 0) + 1;
+}
+
+/* Size of the fields before the data; retry_len is 0 for no retry field
+ * (the digits are formatted once, by the caller, for sizing and writing). */
+static size_t head_size(const struct sse_event *ev, size_t retry_len)
+{
+	size_t total = 0;
+
+	if (ev->id)
+		total = size_add(total, field_size(2, ev->id_len));
+	if (ev->type)
+		total = size_add(total, field_size(5, ev->type_len));
+	if (retry_len)
+		total = size_add(total, field_size(5, retry_len));
+	return total;
+}
+
+static size_t event_size(const struct sse_event *ev)
+{
+	char digits[RETRY_DIGITS_MAX];
+	size_t retry_len = ev->retry != SSE_RETRY_NONE ? format_retry(ev->retry, digits) : 0;
+	size_t total = size_add(head_size(ev, retry_len), 1); /* the blank line */
+
+	if (ev->data)
+		total = size_add(total, lines_size(&data_field, ev->data, ev->data_len));
+	return total;
+}
+
+/*
+ * Write "name: value\n", or "name:\n" for an empty value; the caller has
+ * checked the room. name comes with its colon and space, a constant the
+ * compiler copies with plain stores; for an empty value the LF goes over
+ * the space, inside the field's own bytes.
+ */
+static ALWAYS_INLINE void put_field(char **dst, const char *name, size_t name_len,
+				    const char *value, size_t len)
+{
+	char *d = *dst;
+
+	memcpy(d, name, name_len);
+	d += name_len - (len == 0);
+	copy_short(d, value, len);
+	d += len;
+	*d++ = '\n';
+	*dst = d;
+}
+
+static void put_head(char **dst, const struct sse_event *ev, const char *digits, size_t retry_len)
+{
+	if (ev->id)
+		put_field(dst, "id: ", 4, ev->id, ev->id_len);
+	if (ev->type)
+		put_field(dst, "event: ", 7, ev->type, ev->type_len);
+	if (retry_len)
+		put_field(dst, "retry: ", 7, digits, retry_len);
+}
+
+int sse_encode_size(const struct sse_event *ev, unsigned flags, size_t *size)
+{
+	size_t total;
+	int rc;
+
+	if (ev == NULL || size == NULL)
+		return SSE_ERR_INVALID;
+	rc = check_event(ev, flags);
+	if (rc)
+		return rc;
+	total = event_size(ev);
+	if (total == SIZE_MAX)
+		return SSE_ERR_TOO_LARGE;
+	*size = total;
+	return 0;
+}
+
+/* The room test for the head is exact; the data is checked as it is copied. */
+int sse_encode(const struct sse_event *ev, unsigned flags, char *buf, size_t cap, size_t *written)
+{
+	char digits[RETRY_DIGITS_MAX];
+	size_t retry_len = 0;
+	char *dst = buf;
+	int rc;
+
+	if (ev == NULL || written == NULL || (buf == NULL && cap > 0))
+		return SSE_ERR_INVALID;
+	rc = check_event(ev, flags);
+	if (rc)
+		return rc;
+	if (ev->retry != SSE_RETRY_NONE)
+		retry_len = format_retry(ev->retry, digits);
+	/* cap 0 also keeps NULL + 0 arithmetic out of the way. */
+	if (size_add(head_size(ev, retry_len), 1) > cap)
+		goto too_small;
+	put_head(&dst, ev, digits, retry_len);
+	if (ev->data && put_lines(&dst, buf + cap - 1, &data_field, ev->data, ev->data_len))
+		goto too_small;
+	*dst++ = '\n';
+	*written = (size_t)(dst - buf);
+	return 0;
+too_small:
+	*written = event_size(ev);
+	return *written == SIZE_MAX ? SSE_ERR_TOO_LARGE : SSE_ERR_BUFFER;
+}
+
+static int check_comment(const char *text, size_t len, unsigned flags)
+{
+	if (!text_ok(text, len))
+		return SSE_ERR_INVALID;
+	if ((flags & SSE_ENCODE_STRICT_UTF8) && !sse_utf8_valid(text, len))
+		return SSE_ERR_UTF8;
+	return 0;
+}
+
+int sse_comment_size(const char *text, size_t len, unsigned flags, size_t *size)
+{
+	size_t total;
+	int rc;
+
+	if (size == NULL)
+		return SSE_ERR_INVALID;
+	rc = check_comment(text, len, flags);
+	if (rc)
+		return rc;
+	total = lines_size(&comment_field, text ? text : "", len);
+	if (total == SIZE_MAX)
+		return SSE_ERR_TOO_LARGE;
+	*size = total;
+	return 0;
+}
+
+int sse_encode_comment(const char *text, size_t len, unsigned flags, char *buf, size_t cap,
+		       size_t *written)
+{
+	char *dst = buf;
+	int rc;
+
+	if (written == NULL || (buf == NULL && cap > 0))
+		return SSE_ERR_INVALID;
+	rc = check_comment(text, len, flags);
+	if (rc)
+		return rc;
+	if (cap == 0 || put_lines(&dst, buf + cap, &comment_field, text ? text : "", len)) {
+		*written = lines_size(&comment_field, text ? text : "", len);
+		return *written == SIZE_MAX ? SSE_ERR_TOO_LARGE : SSE_ERR_BUFFER;
+	}
+	*written = (size_t)(dst - buf);
+	return 0;
+}

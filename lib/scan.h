@@ -1,0 +1,255 @@
+/*
+ * Finding line breaks (CR or LF) fast: the scanning primitives of the
+ * encoder and the parser. Vector code where the compiler offers it (SSE2
+ * on x86-64, AVX2 chosen at run time), memchr elsewhere.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef SSE_SCAN_H
+#define SSE_SCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define SSE__HAVE_SSE2 1
+#endif
+#if defined(__SSE2__) && defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SSE__HAVE_AVX2 1
+#define SSE__TARGET_AVX2 __attribute__((target("avx2")))
+#endif
+
+/* First CR or LF in [p, end), or end. */
+const char *sse__find_break(const char *p, const char *end);
+
+#if SSE__HAVE_AVX2
+/* Nonzero when this CPU runs AVX2 code. Inline: the encoder asks once per
+ * call, and a call into another file costs more than the test itself. */
+static inline int sse__have_avx2(void)
+{
+	return __builtin_cpu_supports("avx2");
+}
+
+SSE__TARGET_AVX2 static inline __m256i sse__break_hits256(__m256i v)
+{
+	return _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('\n')),
+			       _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\r')));
+}
+
+/* Bit i set when byte i of the 32 at p is CR or LF. */
+SSE__TARGET_AVX2 static inline uint32_t sse__break_mask32(__m256i v)
+{
+	return (uint32_t)_mm256_movemask_epi8(sse__break_hits256(v));
+}
+
+/* Copy the 64 bytes at src to dst; return their CR/LF mask (bit i: src[i]).
+ * One call per block of the encoder's block loop. */
+SSE__TARGET_AVX2 static inline uint64_t sse__copy64_avx2(char *dst, const char *src)
+{
+	__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)src);
+	__m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(src + 32));
+
+	_mm256_storeu_si256((__m256i *)(void *)dst, a);
+	_mm256_storeu_si256((__m256i *)(void *)(dst + 32), b);
+	return sse__break_mask32(a) | (uint64_t)sse__break_mask32(b) << 32;
+}
+
+/* Copy the 64 bytes at src to dst, unscanned. */
+SSE__TARGET_AVX2 static inline void sse__move64_avx2(char *dst, const char *src)
+{
+	__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)src);
+	__m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(src + 32));
+
+	_mm256_storeu_si256((__m256i *)(void *)dst, a);
+	_mm256_storeu_si256((__m256i *)(void *)(dst + 32), b);
+}
+
+/*
+ * The AVX2 part of sse__copy_line: 32 bytes a step while 32 bytes of input
+ * and of room are left, then the line's last bytes with one load that ends
+ * at end, overlapping bytes already copied (written again, same values).
+ * Returns the break, end, or where it stopped for want of bytes or room.
+ */
+SSE__TARGET_AVX2 static inline const char *sse__copy_line_avx2(char **dst, const char *dst_end,
+								const char *src, const char *end)
+{
+	const char *start = src;
+	char *d = *dst;
+
+	while (end - src >= 32 && dst_end - d >= 32) {
+		__m256i v = _mm256_loadu_si256((const __m256i *)(const void *)src);
+		uint32_t m = sse__break_mask32(v);
+
+		_mm256_storeu_si256((__m256i *)(void *)d, v);
+		if (m) {
+			*dst = d + __builtin_ctz(m);
+			return src + __builtin_ctz(m);
+		}
+		src += 32;
+		d += 32;
+	}
+	if (src < end && end - start >= 32 && dst_end - d >= end - src) {
+		size_t rest = (size_t)(end - src), back = 32 - rest; /* back: copied already */
+		__m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(end - 32));
+		uint32_t m = sse__break_mask32(v) >> back;
+		size_t n = m ? (size_t)__builtin_ctz(m) : rest;
+
+		_mm256_storeu_si256((__m256i *)(void *)(d - back), v);
+		src += n;
+		d += n;
+	}
+	*dst = d;
+	return src;
+}
+#endif
+
+#if SSE__HAVE_SSE2
+static inline unsigned sse__break_mask16(__m128i v)
+{
+	__m128i hit = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')),
+				   _mm_cmpeq_epi8(v, _mm_set1_epi8('\r')));
+
+	return (unsigned)_mm_movemask_epi8(hit);
+}
+
+/* sse__copy64_avx2 with SSE2 only: four 16-byte vectors. */
+static inline uint64_t sse__copy64_sse2(char *dst, const char *src)
+{
+	uint64_t m = 0;
+
+	for (int i = 0; i < 4; i++) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(src + 16 * i));
+
+		_mm_storeu_si128((__m128i *)(void *)(dst + 16 * i), v);
+		m |= (uint64_t)sse__break_mask16(v) << (16 * i);
+	}
+	return m;
+}
+
+static inline void sse__move64_sse2(char *dst, const char *src)
+{
+	for (int i = 0; i < 4; i++)
+		_mm_storeu_si128((__m128i *)(void *)(dst + 16 * i),
+				 _mm_loadu_si128((const __m128i *)(const void *)(src + 16 * i)));
+}
+
+/* The 16-byte steps of sse__copy_line, as sse__copy_line_avx2 does them. */
+static inline const char *sse__copy_line_sse2(char **dst, const char *dst_end, const char *src,
+					      const char *end)
+{
+	const char *start = src;
+	char *d = *dst;
+
+	while (end - src >= 16 && dst_end - d >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)src);
+		unsigned m = sse__break_mask16(v);
+
+		_mm_storeu_si128((__m128i *)(void *)d, v);
+		if (m) {
+			*dst = d + __builtin_ctz(m);
+			return src + __builtin_ctz(m);
+		}
+		src += 16;
+		d += 16;
+	}
+	if (src < end && end - start >= 16 && dst_end - d >= end - src) {
+		size_t rest = (size_t)(end - src), back = 16 - rest;
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(end - 16));
+		unsigned m = sse__break_mask16(v) >> back;
+		size_t n = m ? (size_t)__builtin_ctz(m) : rest;
+
+		_mm_storeu_si128((__m128i *)(void *)(d - back), v);
+		src += n;
+		d += n;
+	}
+	*dst = d;
+	return src;
+}
+#endif
+
+/*
+ * Copy 64 bytes from src to dst; with scan, return their CR/LF mask (bit i
+ * for src[i]). The block loop's primitives, for callers compiled twice,
+ * plain and AVX2 (avx2 is a constant there, so one branch remains).
+ */
+#if SSE__HAVE_SSE2
+static ALWAYS_INLINE uint64_t sse__copy64(char *dst, const char *src, int avx2)
+{
+#if SSE__HAVE_AVX2
+	if (avx2)
+		return sse__copy64_avx2(dst, src);
+#else
+	(void)avx2;
+#endif
+	return sse__copy64_sse2(dst, src);
+}
+
+static ALWAYS_INLINE void sse__move64(char *dst, const char *src, int avx2)
+{
+#if SSE__HAVE_AVX2
+	if (avx2) {
+		sse__move64_avx2(dst, src);
+		return;
+	}
+#else
+	(void)avx2;
+#endif
+	sse__move64_sse2(dst, src);
+}
+#endif
+
+/*
+ * Copy [src, end) up to its first CR or LF, as far as [*dst, dst_end) has
+ * room; return where copying stopped in src (a break, end, or the first
+ * byte that did not fit). The vector loops store whole vectors, so they
+ * may write past the line's end, up to as many bytes as input remains:
+ * callers whose output is at least as long as their remaining input (the
+ * encoder: every input byte yields at least one output byte) overwrite
+ * those bytes later, so nothing past their final size is touched.
+ */
+static ALWAYS_INLINE const char *sse__copy_line(char **dst, const char *dst_end, const char *src,
+						const char *end, int avx2)
+{
+	char *d;
+
+#if SSE__HAVE_AVX2
+	if (avx2) {
+		src = sse__copy_line_avx2(dst, dst_end, src, end);
+		if (src == end || *src == '\n' || *src == '\r')
+			return src;
+	}
+#else
+	(void)avx2;
+#endif
+#if SSE__HAVE_SSE2
+	src = sse__copy_line_sse2(dst, dst_end, src, end);
+	d = *dst;
+	while (src < end && d < dst_end && *src != '\n' && *src != '\r')
+		*d++ = *src++;
+#else
+	{
+		const char *stop = sse__find_break(src, end);
+		size_t n = (size_t)(stop - src);
+
+		d = *dst;
+		if (n > (size_t)(dst_end - d))
+			n = (size_t)(dst_end - d);
+		memcpy(d, src, n);
+		d += n;
+		src += n;
+	}
+#endif
+	*dst = d;
+	return src;
+}
+
+#endif

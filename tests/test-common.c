@@ -1,0 +1,153 @@
+/*
+ * SPDX-License-Identifier: MIT
+ */
+#include "test-common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void test_writer_init(struct test_writer *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->fail_after = -1;
+	w->fail_code = SSE_ERR_IO;
+}
+
+void test_writer_fini(struct test_writer *w)
+{
+	free(w->buf);
+	w->buf = NULL;
+	w->len = w->cap = 0;
+}
+
+static void writer_append(struct test_writer *w, const void *buf, size_t n)
+{
+	if (w->len + n > w->cap) {
+		size_t cap = w->cap ? w->cap : 64;
+		while (cap < w->len + n)
+			cap *= 2;
+		w->buf = realloc(w->buf, cap);
+		ck_assert_ptr_nonnull(w->buf);
+		w->cap = cap;
+	}
+	memcpy(w->buf + w->len, buf, n);
+	w->len += n;
+}
+
+int test_writer_write(const void *buf, size_t len, size_t *taken, void *user)
+{
+	struct test_writer *w = user;
+	size_t n = len;
+
+	w->calls++;
+	if (w->fail_after >= 0 && w->calls > w->fail_after)
+		return w->fail_code;
+	if (w->wouldblock_left > 0) {
+		w->wouldblock_left--;
+		return SSE_ERR_WOULDBLOCK;
+	}
+	if (w->max_per_call && n > w->max_per_call)
+		n = w->max_per_call;
+	writer_append(w, buf, n);
+	*taken = n;
+	return 0;
+}
+
+int test_writer_flush(void *user)
+{
+	struct test_writer *w = user;
+
+	w->flushes++;
+	return 0;
+}
+
+const struct sse_callbacks test_writer_callbacks = {
+	.write = test_writer_write,
+	.flush = test_writer_flush,
+};
+
+/* Each block carries its size in a header so the counts stay exact even
+ * when the library passes a wrong size (which a test then catches). */
+struct block_head {
+	size_t size;
+	max_align_t align;
+};
+
+static int alloc_should_fail(struct test_alloc *ta)
+{
+	ta->calls++;
+	return ta->fail_at != 0 && ta->calls == ta->fail_at;
+}
+
+static void account(struct test_alloc *ta, long blocks, long long bytes)
+{
+	ta->live_blocks += blocks;
+	ta->live_bytes += bytes;
+	if (ta->live_bytes > ta->peak_bytes)
+		ta->peak_bytes = ta->live_bytes;
+}
+
+static void *ta_alloc(size_t size, void *ctx)
+{
+	struct test_alloc *ta = ctx;
+	struct block_head *h;
+
+	if (alloc_should_fail(ta))
+		return NULL;
+	h = malloc(sizeof(*h) + size);
+	if (h == NULL)
+		return NULL;
+	h->size = size;
+	account(ta, 1, (long long)size);
+	return h + 1;
+}
+
+static void *ta_realloc(void *ptr, size_t old_size, size_t new_size, void *ctx)
+{
+	struct test_alloc *ta = ctx;
+	struct block_head *h, *n;
+
+	if (ptr == NULL)
+		return ta_alloc(new_size, ctx);
+	h = (struct block_head *)ptr - 1;
+	ck_assert_uint_eq(h->size, old_size);
+	if (alloc_should_fail(ta))
+		return NULL;
+	n = realloc(h, sizeof(*n) + new_size);
+	if (n == NULL)
+		return NULL;
+	n->size = new_size;
+	account(ta, 0, (long long)new_size - (long long)old_size);
+	return n + 1;
+}
+
+static void ta_free(void *ptr, size_t size, void *ctx)
+{
+	struct test_alloc *ta = ctx;
+	struct block_head *h;
+
+	if (ptr == NULL)
+		return;
+	h = (struct block_head *)ptr - 1;
+	ck_assert_uint_eq(h->size, size);
+	account(ta, -1, -(long long)h->size);
+	free(h);
+}
+
+void test_alloc_init(struct test_alloc *ta, long fail_at)
+{
+	memset(ta, 0, sizeof(*ta));
+	ta->fail_at = fail_at;
+	ta->hooks = (struct sse_allocator){ta_alloc, ta_realloc, ta_free, ta};
+}
+
+int test_run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}

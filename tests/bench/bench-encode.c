@@ -1,0 +1,241 @@
+/*
+ * Encoder throughput against memcpy of the same output bytes, the floor any
+ * encoder into a caller's buffer pays. Three shapes: one 64 KiB line, 64 KiB
+ * of 80-column lines, and small JSON events with an id and a type.
+ *
+ * Each figure is the best of several timed runs after a warm-up; memcpy
+ * runs in the same process right beside the encoder. It reports and
+ * always exits 0: the goals are printed, not enforced.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sse.h"
+
+#define RUNS 9
+#define MIN_RUN_NS 20000000.0 /* calibrate each run to at least 20 ms */
+#define SMALL_EVENTS 256
+
+/* Tell the compiler memory was read and changed, so copies and encodes
+ * whose results nobody reads are still done, every iteration. */
+#define BARRIER(p) __asm__ __volatile__("" : : "r"(p) : "memory")
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void *xmalloc(size_t n)
+{
+	void *p = malloc(n);
+
+	if (p == NULL) {
+		fputs("bench-encode: out of memory\n", stderr);
+		exit(0); /* a benchmark reports; it does not fail the suite */
+	}
+	return p;
+}
+
+/* A workload: events to encode in turn, and their encoded sizes. */
+struct work {
+	const char *name;
+	struct sse_event *ev;
+	size_t *size;
+	size_t count;
+	size_t out_bytes; /* sum of size[] over one pass */
+	char *out;        /* the caller's own buffer, big enough for any event */
+	char *src;        /* memcpy source: the encoded events back to back */
+};
+
+enum op { OP_ENCODE, OP_SIZE_ENCODE, OP_MEMCPY };
+
+/* One pass over the workload: every event once. */
+static void pass(const struct work *w, enum op op)
+{
+	size_t n, off = 0;
+
+	for (size_t i = 0; i < w->count; i++) {
+		if (op == OP_MEMCPY) {
+			memcpy(w->out, w->src + off, w->size[i]);
+			off += w->size[i];
+		} else {
+			if (op == OP_SIZE_ENCODE)
+				sse_encode_size(&w->ev[i], 0, &n);
+			else
+				n = w->size[i];
+			sse_encode(&w->ev[i], 0, w->out, n, &n);
+		}
+		BARRIER(w->out);
+	}
+}
+
+static double time_passes(const struct work *w, enum op op, long passes)
+{
+	double t0 = now_ns();
+
+	for (long i = 0; i < passes; i++)
+		pass(w, op);
+	return now_ns() - t0;
+}
+
+/* Enough passes for one run to last MIN_RUN_NS; also the warm-up. */
+static long calibrate(const struct work *w, enum op op)
+{
+	long passes = 1;
+
+	while (time_passes(w, op, passes) < MIN_RUN_NS && passes < (1L << 30))
+		passes *= 2;
+	return passes;
+}
+
+/* Best nanoseconds per pass over RUNS runs: the least disturbed one. */
+static double best_ns_per_pass(const struct work *w, enum op op)
+{
+	long passes = calibrate(w, op);
+	double best = 0;
+
+	for (int r = 0; r < RUNS; r++) {
+		double t = time_passes(w, op, passes) / (double)passes;
+		if (r == 0 || t < best)
+			best = t;
+	}
+	return best;
+}
+
+/* Fill sizes, the output buffer and the memcpy source; check each encode. */
+static int prepare(struct work *w)
+{
+	size_t max = 0, off = 0;
+
+	w->out_bytes = 0;
+	for (size_t i = 0; i < w->count; i++) {
+		int rc = sse_encode_size(&w->ev[i], 0, &w->size[i]);
+		if (rc != 0) {
+			printf("%s: sse_encode_size failed: %s\n", w->name, sse_strerror(rc));
+			return rc;
+		}
+		w->out_bytes += w->size[i];
+		max = w->size[i] > max ? w->size[i] : max;
+	}
+	w->out = xmalloc(max);
+	w->src = xmalloc(w->out_bytes);
+	for (size_t i = 0; i < w->count; i++) {
+		size_t n;
+		int rc = sse_encode(&w->ev[i], 0, w->src + off, w->size[i], &n);
+		if (rc != 0 || n != w->size[i]) {
+			printf("%s: sse_encode failed: %s\n", w->name, sse_strerror(rc));
+			return rc ? rc : -1;
+		}
+		off += n;
+	}
+	return 0;
+}
+
+struct goal {
+	double ratio;      /* encode/memcpy throughput wanted; 0: none */
+	double events_sec; /* events per second wanted; 0: none */
+};
+
+static void print_row(const struct work *w, const char *how, double enc_ns, double cpy_ns,
+		      const struct goal *g)
+{
+	double gbs = (double)w->out_bytes / enc_ns; /* bytes per ns = GB/s */
+	double ratio = cpy_ns / enc_ns;
+	double evs = (double)w->count / enc_ns * 1e9;
+	char goal[64] = "";
+
+	if (g->ratio > 0)
+		snprintf(goal, sizeof(goal), "ratio >= %.2f: %s", g->ratio,
+			 ratio >= g->ratio ? "met" : "NOT met");
+	else if (g->events_sec > 0)
+		snprintf(goal, sizeof(goal), ">= %.0f M ev/s: %s", g->events_sec / 1e6,
+			 evs >= g->events_sec ? "met" : "NOT met");
+	printf("%-24s %-13s %9.0f %8.2f %8.2f %6.2f %9.2f  %s\n", w->name, how,
+	       (double)w->out_bytes / (double)w->count, gbs,
+	       (double)w->out_bytes / cpy_ns, ratio, evs / 1e6, goal);
+}
+
+static void run(struct work *w, const struct goal *g)
+{
+	double cpy, enc, both;
+
+	if (prepare(w) != 0)
+		return;
+	cpy = best_ns_per_pass(w, OP_MEMCPY);
+	enc = best_ns_per_pass(w, OP_ENCODE);
+	both = best_ns_per_pass(w, OP_SIZE_ENCODE);
+	print_row(w, "encode", enc, cpy, g);
+	print_row(w, "size+encode", both, cpy, g);
+	free(w->out);
+	free(w->src);
+}
+
+/* Printable bytes, as a payload of text would be. */
+static void fill_text(char *p, size_t n, size_t line)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (char)('a' + i % 26);
+	for (size_t i = line; line && i <= n; i += line)
+		p[i - 1] = '\n';
+}
+
+static void bench_big(const char *name, size_t line, const struct goal *g)
+{
+	size_t n = 64 * 1024, size;
+	char *data = xmalloc(n);
+	struct sse_event ev = {NULL, 0, NULL, 0, data, n, SSE_RETRY_NONE};
+	struct work w = {name, &ev, &size, 1, 0, NULL, NULL};
+
+	fill_text(data, n, line);
+	run(&w, g);
+	free(data);
+}
+
+/* Market-data style events: a sequence id, a type, ~100 bytes of JSON. */
+static void bench_small(const struct goal *g)
+{
+	static char ids[SMALL_EVENTS][24], data[SMALL_EVENTS][128];
+	static struct sse_event ev[SMALL_EVENTS];
+	static size_t size[SMALL_EVENTS];
+	struct work w = {"(c) 100 B JSON + id/type", ev, size, SMALL_EVENTS, 0, NULL, NULL};
+
+	for (int i = 0; i < SMALL_EVENTS; i++) {
+		int id_len = snprintf(ids[i], sizeof(ids[i]), "%d", 1000000 + i);
+		int len = snprintf(data[i], sizeof(data[i]),
+				   "{\"seq\":%d,\"sym\":\"ACME\",\"price\":%d.%02d,"
+				   "\"qty\":%d,\"side\":\"buy\",\"venue\":\"XNAS\",\"pad\":\"",
+				   1000000 + i, 100 + i % 7, i % 100, 10 * (i % 50 + 1));
+		while (len < 98)
+			data[i][len++] = 'x';
+		memcpy(data[i] + len, "\"}", 3);
+		ev[i] = (struct sse_event){ids[i], (size_t)id_len, "price", 5, data[i],
+					   (size_t)len + 2, SSE_RETRY_NONE};
+	}
+	run(&w, g);
+}
+
+int main(void)
+{
+	static const struct goal goal_a = {0.7, 0}, goal_b = {0.4, 0}, goal_c = {0, 20e6};
+
+	printf("libsse %s encoder vs memcpy of the same output bytes "
+	       "(best of %d runs, >= %.0f ms each)\n\n",
+	       SSE_VERSION_STRING, RUNS, MIN_RUN_NS / 1e6);
+	printf("%-24s %-13s %9s %8s %8s %6s %9s  %s\n", "case", "api", "out B/ev", "enc GB/s",
+	       "cpy GB/s", "ratio", "M ev/s", "goal");
+	bench_big("(a) 64 KiB one line", 0, &goal_a);
+	bench_big("(b) 64 KiB 80-col lines", 80, &goal_b);
+	bench_small(&goal_c);
+	printf("\nratio = encode throughput / memcpy throughput on the same bytes.\n"
+	       "goals: (a) >= 0.70, (b) >= 0.40, (c) >= 20 M events/s (encode into own buffer).\n");
+	return 0;
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Install the Debian packages libsse needs, only those missing.
+#
+#   bash .ci/deps.sh build    compile libsse, its examples and unit tests
+#   bash .ci/deps.sh test     all of tests/run-all.sh (adds clang, valgrind, g++)
+#
+# Fast when everything is present: it asks dpkg and runs apt-get (update
+# once, then install) only for what is missing. As non-root, or off Debian,
+# it only says what is missing.
+#
+# SPDX-License-Identifier: MIT
+set -euo pipefail
+
+build=(meson ninja-build pkg-config gcc libc6-dev check binutils)
+test=("${build[@]}" g++ clang libclang-rt-dev valgrind)
+
+case ${1:-build} in
+build) want=("${build[@]}") ;;
+test) want=("${test[@]}") ;;
+*)
+	echo "usage: $0 build|test" >&2
+	exit 2
+	;;
+esac
+
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+	echo "deps: not a Debian system; make sure these (or their equivalents) are installed: ${want[*]}"
+	exit 0
+fi
+
+missing=()
+for p in "${want[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing packages: ${missing[*]}" >&2
+	echo "deps: run as root: apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+	exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Build and test libsse the way CI does (.ci/run calls exactly this).
+#
+#   bash tests/run-all.sh [STEP...]      STEP: gcc clang sanitize valgrind
+#
+#   gcc       gcc, -Dwerror=true, build-ci: meson test, every suite
+#             (benchmarks are not tests: meson test --benchmark runs them)
+#   clang     clang, -Dwerror=true, build-ci-clang: unit and abi suites
+#   sanitize  ASan+UBSan (clang, or gcc when clang's runtime is missing),
+#             build-ci-san-CC: unit and abi suites
+#   valgrind  build-ci under valgrind: meson test --setup valgrind --suite unit
+#
+# Build directories are build-ci, build-ci-clang and build-ci-san-CC; set
+# SSE_BUILD_PREFIX to use another prefix than build-ci.
+#
+# Every step runs even when an earlier one fails; the last line sums up and
+# the exit status is non-zero if any step failed. Missing Debian packages
+# are installed first when running as root (.ci/deps.sh).
+#
+# SPDX-License-Identifier: MIT
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+b=${SSE_BUILD_PREFIX:-build-ci}
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(gcc clang sanitize valgrind)
+
+bash .ci/deps.sh test
+
+# Reuse a build directory when it exists (fast reruns), else create it.
+# Note: set -e does not apply inside functions used as conditions, so
+# every function below chains its commands with &&.
+setup() { # DIR ARGS...
+	local dir=$1
+	shift
+	if [ -f "$dir/meson-private/coredata.dat" ]; then
+		meson setup --reconfigure "$dir" "$@" || meson setup --wipe "$dir" "$@"
+	else
+		rm -rf "$dir" && meson setup "$dir" "$@"
+	fi
+}
+
+step_gcc() {
+	CC=gcc CXX=g++ setup "$b" -Dwerror=true -Dtests=enabled &&
+		meson compile -C "$b" &&
+		meson test -C "$b" --print-errorlogs
+}
+
+step_clang() {
+	CC=clang CXX=clang++ setup "$b-clang" -Dwerror=true -Dtests=enabled &&
+		meson compile -C "$b-clang" &&
+		meson test -C "$b-clang" --print-errorlogs --suite unit --suite abi
+}
+
+# Can CC build and run a program with ASan and UBSan?
+sanitizers_work() { # CC
+	local t
+	t=$(mktemp -d) &&
+		echo 'int main(void) { return 0; }' >"$t/probe.c" &&
+		"$1" -fsanitize=address,undefined "$t/probe.c" -o "$t/probe" >/dev/null 2>&1 &&
+		"$t/probe"
+	local rc=$?
+	rm -rf "$t"
+	return $rc
+}
+
+step_sanitize() {
+	local cc cxx
+	if command -v clang >/dev/null && sanitizers_work clang; then
+		cc=clang cxx=clang++
+	elif sanitizers_work gcc; then
+		cc=gcc cxx=g++
+	else
+		echo "neither clang nor gcc can build with -fsanitize=address,undefined" >&2
+		return 1
+	fi
+	echo "sanitizers: using $cc"
+	CC=$cc CXX=$cxx setup "$b-san-$cc" -Dtests=enabled -Dbenchmarks=false \
+		-Db_sanitize=address,undefined -Db_lundef=false &&
+		meson compile -C "$b-san-$cc" &&
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+			meson test -C "$b-san-$cc" --print-errorlogs --suite unit --suite abi
+}
+
+step_valgrind() {
+	# Reuses the gcc build; sets it up if the gcc step was not run.
+	{ [ -f "$b/meson-private/coredata.dat" ] ||
+		CC=gcc CXX=g++ setup "$b" -Dwerror=true -Dtests=enabled; } &&
+		meson test -C "$b" --print-errorlogs --setup valgrind --suite unit
+}
+
+passed=() failed=()
+start=$SECONDS
+for s in "${steps[@]}"; do
+	if ! declare -F "step_$s" >/dev/null; then
+		echo "run-all: unknown step '$s' (steps: gcc clang sanitize valgrind)" >&2
+		exit 2
+	fi
+	t0=$SECONDS
+	echo
+	echo "=== run-all: $s ==="
+	if "step_$s"; then
+		passed+=("$s")
+		echo "=== run-all: $s passed ($((SECONDS - t0)) s) ==="
+	else
+		failed+=("$s")
+		echo "=== run-all: $s FAILED ($((SECONDS - t0)) s) ==="
+	fi
+done
+
+echo
+if [ ${#failed[@]} -eq 0 ]; then
+	echo "run-all: PASSED: ${passed[*]} ($((SECONDS - start)) s)"
+	exit 0
+fi
+echo "run-all: FAILED: ${failed[*]}${passed[*]:+; passed: ${passed[*]}} ($((SECONDS - start)) s)"
+exit 1

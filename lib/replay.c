@@ -1,0 +1,608 @@
+/*
+ * The replay ring: encoded frames kept for clients that reconnect with
+ * Last-Event-ID, handed out by sequence number without re-encoding.
+ *
+ * All storage is allocated by sse_replay_new(), so publishing allocates
+ * nothing:
+ *  - the arena, exactly max_bytes, holds the frames back to back in
+ *    publication order, circularly. A frame never wraps: one that does not
+ *    fit before the arena's end starts at offset 0, and the bytes it skips
+ *    stay unused until the frames before them are dropped. So each frame is
+ *    contiguous (handed out without copying) and the frames together never
+ *    hold more than max_bytes.
+ *  - the index, max_events entries: the frame with sequence number q is
+ *    entry q % max_events, so a cursor finds its frame in O(1). The frames
+ *    held are always [next_seq - count, next_seq).
+ *  - with application ids, a hash table of chain heads. Chains run through
+ *    the index from newest to oldest by sequence number, and a link below
+ *    the oldest held frame ends a chain, so dropping a frame unlinks nothing.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include <string.h>
+
+#include "sse-private.h"
+
+#define SEQ_DIGITS_MAX 20 /* UINT64_MAX has twenty digits */
+#define ID_PREFIX_LEN 4   /* "id: ", which starts every frame of a ring */
+/* Frames queued by one send while pumping: enough to amortize the write
+ * per send, small enough that a walk never strays far past what fits. */
+#define RUN_MAX_BYTES ((size_t)64 * 1024)
+
+struct entry {
+	uint64_t time_ms; /* now_ms at publication, for max_age_ms */
+	uint64_t next;    /* app ids: sequence number of the next older frame in the bucket */
+	size_t offset;    /* the frame is arena[offset, offset + len) */
+	size_t len;
+	uint32_t hash;    /* app ids: the id's hash, checked before the bytes */
+};
+
+struct sse_replay {
+	struct sse_allocator alloc;
+	size_t max_events;
+	size_t max_bytes;
+	uint64_t max_age_ms;
+	int app_ids;
+	unsigned flags;      /* encoder flags for every frame */
+	char *arena;         /* max_bytes */
+	struct entry *index; /* max_events */
+	uint64_t *buckets;   /* app ids: bucket_mask + 1 chain heads, 0 for none */
+	size_t bucket_mask;
+	/* Ring ids: epoch "0" (the id before the first frame), then room for
+	 * epoch and the digits of the id publish is writing. */
+	char *ids;
+	size_t ids_size;
+	size_t epoch_len;
+	struct sse_event reset;
+	char *reset_text;    /* the reset event's type then data, copied */
+	size_t reset_text_len;
+	int has_reset;
+	uint64_t next_seq;
+	size_t count;        /* frames held */
+	size_t bytes;        /* their encoded bytes */
+};
+
+/* ---- creating and freeing */
+
+static int size_mul(size_t a, size_t b, size_t *out)
+{
+	if (b != 0 && a > SIZE_MAX / b)
+		return SSE_ERR_NOMEM; /* more than any allocator could give */
+	*out = a * b;
+	return 0;
+}
+
+/* Chain heads: a power of two (a mask picks the bucket), at least twice the
+ * frames, so chains stay short. */
+static int bucket_count(size_t max_events, size_t *count)
+{
+	size_t n = 2;
+
+	while (n / 2 < max_events) {
+		if (n > SIZE_MAX / 2)
+			return SSE_ERR_NOMEM;
+		n *= 2;
+	}
+	*count = n;
+	return 0;
+}
+
+static int alloc_storage(struct sse_replay *r)
+{
+	size_t size, n = 0;
+
+	r->arena = sse__alloc(&r->alloc, r->max_bytes);
+	if (r->arena == NULL)
+		return SSE_ERR_NOMEM;
+	if (size_mul(r->max_events, sizeof(*r->index), &size) != 0 ||
+	    (r->index = sse__alloc(&r->alloc, size)) == NULL)
+		return SSE_ERR_NOMEM;
+	if (!r->app_ids)
+		return 0;
+	if (bucket_count(r->max_events, &n) != 0 ||
+	    size_mul(n, sizeof(*r->buckets), &size) != 0 ||
+	    (r->buckets = sse__alloc(&r->alloc, size)) == NULL)
+		return SSE_ERR_NOMEM;
+	memset(r->buckets, 0, size);
+	r->bucket_mask = n - 1;
+	return 0;
+}
+
+static int copy_epoch(struct sse_replay *r, const char *epoch)
+{
+	size_t len = epoch ? strlen(epoch) : 0;
+
+	r->ids_size = 2 * len + 1 + SEQ_DIGITS_MAX;
+	r->ids = sse__alloc(&r->alloc, r->ids_size);
+	if (r->ids == NULL)
+		return SSE_ERR_NOMEM;
+	r->epoch_len = len;
+	if (len > 0) {
+		memcpy(r->ids, epoch, len);
+		memcpy(r->ids + len + 1, epoch, len);
+	}
+	r->ids[len] = '0';
+	return 0;
+}
+
+/* The reset event with its type and data copied into one block; its id
+ * is set at each use. */
+static int copy_reset(struct sse_replay *r, const struct sse_event *ev)
+{
+	size_t type_len = ev->type ? ev->type_len : 0;
+	size_t data_len = ev->data ? ev->data_len : 0;
+	const char *text = ""; /* empty texts point here, not at the caller's */
+
+	r->reset_text_len = type_len + data_len;
+	if (r->reset_text_len > 0) {
+		r->reset_text = sse__alloc(&r->alloc, r->reset_text_len);
+		if (r->reset_text == NULL)
+			return SSE_ERR_NOMEM;
+		if (type_len > 0)
+			memcpy(r->reset_text, ev->type, type_len);
+		if (data_len > 0)
+			memcpy(r->reset_text + type_len, ev->data, data_len);
+		text = r->reset_text;
+	}
+	r->reset = *ev;
+	r->reset.id = NULL;
+	r->reset.id_len = 0;
+	r->reset.type = ev->type ? text : NULL;
+	r->reset.data = ev->data ? text + type_len : NULL;
+	r->has_reset = 1;
+	return 0;
+}
+
+static int config_valid(const struct sse_replay_config *cfg)
+{
+	struct sse_event reset;
+	size_t size;
+
+	if (cfg->max_events == 0 || cfg->max_bytes == 0 || (cfg->flags & ~SSE_ENCODE_STRICT_UTF8))
+		return 0;
+	/* An epoch no id can carry would make every publish fail. */
+	if (!cfg->app_ids && cfg->epoch && cfg->epoch[strcspn(cfg->epoch, "\r\n")] != '\0')
+		return 0;
+	if (cfg->reset_event == NULL)
+		return 1;
+	reset = *cfg->reset_event;
+	reset.id = NULL; /* ignored: the ring sets it */
+	reset.id_len = 0;
+	return sse_encode_size(&reset, cfg->flags, &size) == 0;
+}
+
+int sse_replay_new(struct sse_replay **out, const struct sse_replay_config *cfg,
+		   const struct sse_allocator *alloc)
+{
+	struct sse_allocator a;
+	struct sse_replay *r;
+	int rc;
+
+	if (out == NULL || cfg == NULL || !config_valid(cfg) ||
+	    sse__allocator_init(&a, alloc) != 0)
+		return SSE_ERR_INVALID;
+	r = sse__alloc(&a, sizeof(*r));
+	if (r == NULL)
+		return SSE_ERR_NOMEM;
+	*r = (struct sse_replay){.alloc = a, .max_events = cfg->max_events,
+				 .max_bytes = cfg->max_bytes, .max_age_ms = cfg->max_age_ms,
+				 .flags = cfg->flags,
+				 .app_ids = cfg->app_ids != 0, .next_seq = 1};
+	rc = alloc_storage(r);
+	if (rc == 0 && !r->app_ids)
+		rc = copy_epoch(r, cfg->epoch);
+	if (rc == 0 && cfg->reset_event)
+		rc = copy_reset(r, cfg->reset_event);
+	if (rc != 0) {
+		sse_replay_free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void sse_replay_free(struct sse_replay *r)
+{
+	if (r == NULL)
+		return;
+	/* The sizes are those allocated: each product was checked then, and a
+	 * block that was never allocated is NULL, which sse__free skips. */
+	sse__free(&r->alloc, r->arena, r->max_bytes);
+	sse__free(&r->alloc, r->index, r->max_events * sizeof(*r->index));
+	sse__free(&r->alloc, r->buckets, (r->bucket_mask + 1) * sizeof(*r->buckets));
+	sse__free(&r->alloc, r->ids, r->ids_size);
+	sse__free(&r->alloc, r->reset_text, r->reset_text_len);
+	sse__free(&r->alloc, r, sizeof(*r));
+}
+
+/* ---- the index */
+
+static uint64_t first_seq(const struct sse_replay *r)
+{
+	return r->next_seq - r->count;
+}
+
+static struct entry *entry_at(const struct sse_replay *r, uint64_t seq)
+{
+	return r->index + (size_t)(seq % r->max_events);
+}
+
+static void drop_oldest(struct sse_replay *r)
+{
+	r->bytes -= entry_at(r, first_seq(r))->len;
+	r->count--;
+}
+
+static void drop_aged(struct sse_replay *r, uint64_t now_ms)
+{
+	const struct entry *e;
+
+	if (r->max_age_ms == 0)
+		return;
+	while (r->count > 0) {
+		e = entry_at(r, first_seq(r));
+		/* A clock that went back makes nothing older. */
+		if (now_ms <= e->time_ms || now_ms - e->time_ms <= r->max_age_ms)
+			return;
+		drop_oldest(r);
+	}
+}
+
+/* Whether n bytes fit in the arena's free space after the newest frame,
+ * and where; the ring holds at least one frame. */
+static int room_at(const struct sse_replay *r, size_t n, size_t *offset)
+{
+	const struct entry *oldest = entry_at(r, first_seq(r));
+	const struct entry *newest = entry_at(r, r->next_seq - 1);
+	size_t tail = newest->offset + newest->len;
+
+	if (newest->offset < oldest->offset) {
+		/* wrapped: the only free run is between newest and oldest */
+		*offset = tail;
+		return n <= oldest->offset - tail;
+	}
+	if (n <= r->max_bytes - tail) {
+		*offset = tail;
+		return 1;
+	}
+	*offset = 0; /* skip the tail rather than split the frame */
+	return n <= oldest->offset;
+}
+
+/* Drop the oldest frames until one of n bytes fits by count and by bytes;
+ * n <= max_bytes. Returns the offset for it. */
+static size_t make_room(struct sse_replay *r, size_t n)
+{
+	size_t offset = 0;
+
+	while (r->count > 0 && (r->count == r->max_events || !room_at(r, n, &offset)))
+		drop_oldest(r);
+	return r->count > 0 ? offset : 0;
+}
+
+/* ---- ids */
+
+/* FNV-1a: short ids, no seed needed since the table only holds the
+ * application's own ids. */
+static uint64_t hash_id(const char *id, size_t len)
+{
+	uint64_t h = 14695981039346656037u;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)id[i];
+		h *= 1099511628211u;
+	}
+	return h;
+}
+
+static void link_id(struct sse_replay *r, struct entry *e, uint64_t seq, const char *id,
+		    size_t len)
+{
+	uint64_t h = hash_id(id, len);
+	uint64_t *head = &r->buckets[h & r->bucket_mask];
+
+	e->hash = (uint32_t)h;
+	e->next = *head;
+	*head = seq;
+}
+
+/* Decimal digits of v into out (SEQ_DIGITS_MAX bytes); returns their count. */
+static size_t format_seq(uint64_t v, char *out)
+{
+	char tmp[SEQ_DIGITS_MAX];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+/* The event to encode: with ring ids, ev plus the id of the next frame. */
+static int event_to_publish(struct sse_replay *r, const struct sse_event *ev,
+			    struct sse_event *out)
+{
+	char *id = r->ids + r->epoch_len + 1;
+
+	*out = *ev;
+	if (r->app_ids)
+		return ev->id != NULL && ev->id_len > 0 ? 0 : SSE_ERR_INVALID;
+	if (ev->id != NULL)
+		return SSE_ERR_INVALID;
+	out->id = id;
+	out->id_len = r->epoch_len + format_seq(r->next_seq, id + r->epoch_len);
+	return 0;
+}
+
+/* ---- publish */
+
+static void append(struct sse_replay *r, const struct sse_event *ev, size_t offset, size_t len,
+		   uint64_t now_ms)
+{
+	uint64_t seq = r->next_seq;
+	struct entry *e = entry_at(r, seq);
+
+	*e = (struct entry){.time_ms = now_ms, .offset = offset, .len = len};
+	if (r->app_ids)
+		link_id(r, e, seq, ev->id, ev->id_len);
+	r->next_seq++;
+	r->count++;
+	r->bytes += len;
+}
+
+int sse_replay_publish(struct sse_replay *r, const struct sse_event *ev, uint64_t now_ms,
+		       uint64_t *seq)
+{
+	struct sse_event e;
+	size_t n = 0, offset;
+	int rc;
+
+	if (r == NULL || ev == NULL)
+		return SSE_ERR_INVALID;
+	rc = event_to_publish(r, ev, &e);
+	if (rc == 0)
+		rc = sse_encode_size(&e, r->flags, &n);
+	if (rc != 0)
+		return rc;
+	if (n > r->max_bytes)
+		return SSE_ERR_TOO_LARGE;
+	/* Everything that can fail has been checked: from here the ring changes. */
+	drop_aged(r, now_ms);
+	offset = make_room(r, n);
+	rc = sse_encode(&e, r->flags, r->arena + offset, n, &n);
+	if (rc != 0)
+		return rc; /* not reached: the size was computed above */
+	append(r, &e, offset, n, now_ms);
+	if (seq != NULL)
+		*seq = r->next_seq - 1;
+	return 0;
+}
+
+int sse_replay_expire(struct sse_replay *r, uint64_t now_ms)
+{
+	if (r == NULL)
+		return SSE_ERR_INVALID;
+	drop_aged(r, now_ms);
+	return 0;
+}
+
+/* ---- seek */
+
+/* Strict decimal: digits only, no sign, no leading zero, no overflow, so
+ * each sequence number has exactly one spelling. */
+static int parse_seq(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (len == 0 || (s[0] == '0' && len > 1))
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		unsigned d = (unsigned)(unsigned char)s[i] - '0';
+
+		if (d > 9 || v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+static int find_ring_id(const struct sse_replay *r, const char *id, size_t len, uint64_t *seq)
+{
+	if (len < r->epoch_len || memcmp(id, r->ids, r->epoch_len) != 0 ||
+	    parse_seq(id + r->epoch_len, len - r->epoch_len, seq) != 0 || *seq >= r->next_seq)
+		return SSE_REPLAY_UNKNOWN;
+	/* Seq 0 is the point before the first frame: all after it is needed. */
+	return *seq + 1 < first_seq(r) ? SSE_REPLAY_GAP : SSE_REPLAY_FOUND;
+}
+
+/* Whether a frame's id is exactly id: the frame starts "id: <id>\n" and a
+ * stored id has no LF, so a LF right after len bytes ends it there. */
+static int frame_has_id(const struct sse_replay *r, const struct entry *e, const char *id,
+			size_t len)
+{
+	const char *f = r->arena + e->offset;
+
+	return len < e->len - ID_PREFIX_LEN && f[ID_PREFIX_LEN + len] == '\n' &&
+	       memcmp(f + ID_PREFIX_LEN, id, len) == 0;
+}
+
+static int find_app_id(const struct sse_replay *r, const char *id, size_t len, uint64_t *seq)
+{
+	uint64_t h = hash_id(id, len);
+	uint64_t first = first_seq(r);
+
+	/* A LF could match across the frame's lines; no id of ours has one. */
+	if (memchr(id, '\n', len) != NULL)
+		return SSE_REPLAY_UNKNOWN;
+	/* Newest first, so a duplicate id finds its latest frame. */
+	for (uint64_t q = r->buckets[h & r->bucket_mask]; q >= first; q = entry_at(r, q)->next) {
+		const struct entry *e = entry_at(r, q);
+
+		if (e->hash == (uint32_t)h && frame_has_id(r, e, id, len)) {
+			*seq = q;
+			return SSE_REPLAY_FOUND;
+		}
+	}
+	/* Dropped, or never ours: an opaque id cannot tell which. */
+	return SSE_REPLAY_UNKNOWN;
+}
+
+int sse_replay_seek(const struct sse_replay *r, const char *id, size_t len, uint64_t *cursor)
+{
+	uint64_t seq = 0;
+	int status;
+
+	if (r == NULL || cursor == NULL)
+		return SSE_ERR_INVALID;
+	if (id == NULL || len == 0) {
+		*cursor = r->next_seq;
+		return SSE_REPLAY_LIVE;
+	}
+	if (r->app_ids)
+		status = find_app_id(r, id, len, &seq);
+	else
+		status = find_ring_id(r, id, len, &seq);
+	*cursor = status == SSE_REPLAY_FOUND ? seq + 1 : r->next_seq;
+	return status;
+}
+
+/* ---- reading */
+
+int sse_replay_frame(const struct sse_replay *r, uint64_t cursor, const char **bytes,
+		     size_t *len)
+{
+	const struct entry *e;
+
+	if (r == NULL || bytes == NULL || len == NULL || cursor > r->next_seq)
+		return SSE_ERR_INVALID;
+	if (cursor == r->next_seq)
+		return 0;
+	if (cursor < first_seq(r))
+		return SSE_ERR_GAP;
+	e = entry_at(r, cursor);
+	*bytes = r->arena + e->offset;
+	*len = e->len;
+	return 1;
+}
+
+uint64_t sse_replay_next_seq(const struct sse_replay *r)
+{
+	return r ? r->next_seq : 0;
+}
+
+uint64_t sse_replay_first_seq(const struct sse_replay *r)
+{
+	return r ? first_seq(r) : 0;
+}
+
+size_t sse_replay_bytes(const struct sse_replay *r)
+{
+	return r ? r->bytes : 0;
+}
+
+size_t sse_replay_count(const struct sse_replay *r)
+{
+	return r ? r->count : 0;
+}
+
+/* ---- pump and resume */
+
+/* Up to max frames from cursor (held, at least one) that lie back to back
+ * in the arena: their bytes, and their count in *frames. */
+static size_t run_bytes(const struct sse_replay *r, uint64_t cursor, size_t max, size_t *frames)
+{
+	const struct entry *first = entry_at(r, cursor);
+	size_t end = first->offset + first->len;
+	size_t k = 1;
+
+	for (; k < max && cursor + k < r->next_seq; k++) {
+		const struct entry *e = entry_at(r, cursor + k);
+
+		if (e->offset != end || end - first->offset + e->len > RUN_MAX_BYTES)
+			break;
+		end += e->len;
+	}
+	*frames = k;
+	return end - first->offset;
+}
+
+int sse_replay_pump(const struct sse_replay *r, struct sse_stream *s, uint64_t *cursor)
+{
+	size_t max = SIZE_MAX, frames, n;
+	const char *bytes;
+	int rc;
+
+	if (s == NULL || cursor == NULL)
+		return SSE_ERR_INVALID;
+	/* Frames go in runs, one write each; a run the queue refuses is halved
+	 * down to one frame, and when even that is refused the queue is full. */
+	while ((rc = sse_replay_frame(r, *cursor, &bytes, &n)) == 1) {
+		n = run_bytes(r, *cursor, max, &frames);
+		rc = sse_stream_send_raw(s, bytes, n);
+		if (rc == SSE_ERR_QUEUE_FULL && frames > 1) {
+			max = frames / 2;
+			continue;
+		}
+		if (rc == SSE_ERR_QUEUE_FULL)
+			/* Refused by an empty queue, the frame can never go. */
+			return sse_stream_pending(s) == 0 ? SSE_ERR_TOO_LARGE : 0;
+		if (rc != 0)
+			return rc;
+		*cursor += frames;
+	}
+	return rc;
+}
+
+/* The id a client told of a gap should resume from: the newest frame's. */
+static void newest_id(const struct sse_replay *r, const char **id, size_t *len)
+{
+	const char *f, *end;
+	size_t n;
+
+	*id = "";
+	*len = 0;
+	if (!r->app_ids && r->next_seq == 1) {
+		/* Not "": a client without an id would come back live and miss
+		 * what is published while it is away; epoch "0" precedes frame 1. */
+		*id = r->ids;
+		*len = r->epoch_len + 1;
+		return;
+	}
+	if (sse_replay_frame(r, r->next_seq - 1, &f, &n) != 1)
+		return; /* no frame yet, only with app ids: nothing to name */
+	end = memchr(f + ID_PREFIX_LEN, '\n', n - ID_PREFIX_LEN);
+	*id = f + ID_PREFIX_LEN;
+	*len = (size_t)(end - *id);
+}
+
+static int send_reset(const struct sse_replay *r, struct sse_stream *s)
+{
+	struct sse_event ev = r->reset;
+
+	newest_id(r, &ev.id, &ev.id_len);
+	return sse_stream_send(s, &ev);
+}
+
+int sse_replay_resume(const struct sse_replay *r, struct sse_stream *s, const char *id,
+		      size_t len, uint64_t *cursor, int *status)
+{
+	int st, rc;
+
+	if (s == NULL)
+		return SSE_ERR_INVALID;
+	st = sse_replay_seek(r, id, len, cursor);
+	if (st < 0)
+		return st;
+	if (status != NULL)
+		*status = st;
+	if ((st == SSE_REPLAY_GAP || st == SSE_REPLAY_UNKNOWN) && r->has_reset) {
+		rc = send_reset(r, s);
+		if (rc != 0)
+			return rc;
+	}
+	return sse_replay_pump(r, s, cursor);
+}

@@ -325,13 +325,14 @@ static size_t format_seq(uint64_t v, char *out)
 static int event_to_publish(struct sse_replay *r, const struct sse_event *ev,
 			    struct sse_event *out)
 {
-	char *id = r->ids + r->epoch_len + 1;
+	char *id;
 
 	*out = *ev;
 	if (r->app_ids)
 		return ev->id != NULL && ev->id_len > 0 ? 0 : SSE_ERR_INVALID;
 	if (ev->id != NULL)
 		return SSE_ERR_INVALID;
+	id = r->ids + r->epoch_len + 1; /* only ring ids have r->ids */
 	out->id = id;
 	out->id_len = r->epoch_len + format_seq(r->next_seq, id + r->epoch_len);
 	return 0;

@@ -1,0 +1,528 @@
+/*
+ * HTTP helpers: what an SSE endpoint needs from HTTP/1.x and no more. The
+ * writers build a response from a few fixed pieces and write nothing
+ * unless all of it fits; the reader is a one-pass RFC 9112 request-head
+ * parser that refuses a bad byte as soon as it sees it, even before the
+ * head is complete, so a client sending garbage slowly is turned away
+ * early. It never reads past buf + len.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include <string.h>
+
+#include "sse-private.h"
+
+/* ---- writing ------------------------------------------------------------ */
+
+struct piece {
+	const char *s;
+	size_t n;
+};
+
+/* A string literal as a piece, in an initializer. */
+#define LIT(s) {(s), sizeof(s) - 1}
+#define MAX_PIECES 8
+/* Enough for a size_t in decimal (20 digits) or hex (16), and a retry. */
+#define DIGITS_MAX 24
+
+/* Every successful response of an event stream starts so. Cache-Control
+ * no-transform keeps compressing proxies from gathering the stream. */
+#define STREAM_HEAD                                                            \
+	"HTTP/1.1 200 OK\r\n"                                                  \
+	"Content-Type: text/event-stream\r\n"                                  \
+	"Cache-Control: no-cache, no-transform\r\n"
+
+/* Write the pieces in order, or nothing when they do not all fit (then
+ * *written is the size needed, as snprintf does). */
+static int emit(const struct piece *pc, size_t n, char *buf, size_t cap, size_t *written)
+{
+	size_t total = 0;
+
+	if (written == NULL || (buf == NULL && cap > 0))
+		return SSE_ERR_INVALID;
+	for (size_t i = 0; i < n; i++)
+		total += pc[i].n; /* objects in memory: their sum fits */
+	*written = total;
+	if (total > cap)
+		return SSE_ERR_BUFFER;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(buf, pc[i].s, pc[i].n);
+		buf += pc[i].n;
+	}
+	return 0;
+}
+
+/* v in the given base (10 or 16, lowercase) into out; returns the length. */
+static size_t format_num(size_t v, unsigned base, char out[DIGITS_MAX])
+{
+	char tmp[DIGITS_MAX];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v > 0);
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+/* A header value we write must be a valid field value (RFC 9110 §5.5):
+ * no control character but HTAB, so a caller's string can never end the
+ * line early and smuggle in headers of its own. Empty never passes CORS. */
+static int origin_ok(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+static int check_options(const struct sse_http_options *o)
+{
+	/* HTTP/2 frames the body itself and forbids Transfer-Encoding. */
+	if (o->chunked && o->http2)
+		return SSE_ERR_INVALID;
+	if (o->cors_origin == NULL)
+		return 0;
+	if (!origin_ok(o->cors_origin))
+		return SSE_ERR_INVALID;
+	/* Fetch refuses credentials with a wildcard origin: the client
+	 * would only see a network error, and reconnect forever. */
+	if (o->cors_credentials && strcmp(o->cors_origin, "*") == 0)
+		return SSE_ERR_INVALID;
+	return 0;
+}
+
+/* The options in force: the caller's, or the defaults for NULL, checked. */
+static int options(const struct sse_http_options **o)
+{
+	static const struct sse_http_options defaults = {NULL, 0, 0, 0};
+
+	if (*o == NULL)
+		*o = &defaults;
+	return check_options(*o);
+}
+
+/* The CORS lines, if any. Every answer carries them: a cross-origin
+ * EventSource treats a response without them as a network error, and
+ * reconnects, so even a 204 would not stop it. */
+static size_t cors_pieces(const struct sse_http_options *o, struct piece *pc)
+{
+	size_t n = 0;
+
+	if (o->cors_origin == NULL)
+		return 0;
+	pc[n++] = (struct piece)LIT("Access-Control-Allow-Origin: ");
+	pc[n++] = (struct piece){o->cors_origin, strlen(o->cors_origin)};
+	pc[n++] = (struct piece)LIT("\r\n");
+	if (o->cors_credentials)
+		pc[n++] = (struct piece)LIT("Access-Control-Allow-Credentials: true\r\n");
+	return n;
+}
+
+/*
+ * No Connection header: keep-alive is HTTP/1.1's default, and HTTP/2
+ * forbids it, so leaving it out serves both. With http2 the head is still
+ * written as HTTP/1.1 text, for the caller to turn into a HEADERS frame.
+ */
+int sse_http_response_head(const struct sse_http_options *o, char *buf, size_t cap,
+			   size_t *written)
+{
+	struct piece pc[MAX_PIECES];
+	size_t n = 0;
+	int rc = options(&o);
+
+	if (rc)
+		return rc;
+	pc[n++] = (struct piece)LIT(STREAM_HEAD "X-Accel-Buffering: no\r\n");
+	n += cors_pieces(o, pc + n);
+	if (o->chunked)
+		pc[n++] = (struct piece)LIT("Transfer-Encoding: chunked\r\n");
+	pc[n++] = (struct piece)LIT("\r\n");
+	return emit(pc, n, buf, cap, written);
+}
+
+/* No Content-Length: RFC 9110 §8.6 forbids it on a 204, whose head alone
+ * is the whole message. No Connection header either, so the connection
+ * may serve other requests (and the bytes stay valid for HTTP/2). */
+int sse_http_stop(const struct sse_http_options *o, char *buf, size_t cap, size_t *written)
+{
+	struct piece pc[MAX_PIECES];
+	size_t n = 0;
+	int rc = options(&o);
+
+	if (rc)
+		return rc;
+	pc[n++] = (struct piece)LIT("HTTP/1.1 204 No Content\r\n");
+	n += cors_pieces(o, pc + n);
+	pc[n++] = (struct piece)LIT("\r\n");
+	return emit(pc, n, buf, cap, written);
+}
+
+/* The body's length is known, so Content-Length delimits it: the client
+ * sees a complete response, takes its retry, and the close is clean.
+ * Connection: close asks HTTP/1.1 to close; HTTP/2 forbids the header. */
+int sse_http_retry_later(const struct sse_http_options *o, long retry_ms, char *buf, size_t cap,
+			 size_t *written)
+{
+	char ms[DIGITS_MAX], body_len[DIGITS_MAX];
+	struct piece pc[MAX_PIECES + 4];
+	size_t n = 0, ms_n;
+	int rc = options(&o);
+
+	if (rc)
+		return rc;
+	if (retry_ms < 0 || retry_ms > SSE_RETRY_MAX)
+		return SSE_ERR_RETRY;
+	ms_n = format_num((size_t)retry_ms, 10, ms);
+	pc[n++] = (struct piece)LIT(STREAM_HEAD);
+	n += cors_pieces(o, pc + n);
+	if (!o->http2)
+		pc[n++] = (struct piece)LIT("Connection: close\r\n");
+	pc[n++] = (struct piece)LIT("Content-Length: ");
+	/* the body: "retry: " + digits + "\n\n" */
+	pc[n++] = (struct piece){body_len, format_num(7 + ms_n + 2, 10, body_len)};
+	pc[n++] = (struct piece)LIT("\r\n\r\nretry: ");
+	pc[n++] = (struct piece){ms, ms_n};
+	pc[n++] = (struct piece)LIT("\n\n");
+	return emit(pc, n, buf, cap, written);
+}
+
+/* The body then ends with the zero-size chunk "0\r\n" and the empty
+ * trailer section's "\r\n" (RFC 9112 §7.1). */
+int sse_http_chunk_head(size_t len, char *buf, size_t cap, size_t *written)
+{
+	char hex[DIGITS_MAX];
+	size_t n = format_num(len, 16, hex);
+	const struct piece pc[] = {{hex, n}, LIT("\r\n")};
+
+	return emit(pc, 2, buf, cap, written);
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+/* The unread part of the caller's buffer. */
+struct scan {
+	const char *p, *end;
+};
+
+/* tchar of RFC 9110 §5.6.2: what methods and field names are made of. */
+static int is_tchar(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return 1;
+	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* A field value's bytes (RFC 9110 §5.5): VCHAR, SP, HTAB and obs-text. */
+static int is_value_char(unsigned char c)
+{
+	return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+static int is_vchar(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f;
+}
+
+/* Step over a run of bytes of one class; returns where it started. */
+static const char *span(struct scan *s, int (*in_class)(unsigned char))
+{
+	const char *start = s->p;
+
+	while (s->p < s->end && in_class((unsigned char)*s->p))
+		s->p++;
+	return start;
+}
+
+/* Take byte c, or say why not: input ran out, or another byte is there. */
+static int expect(struct scan *s, char c)
+{
+	if (s->p == s->end)
+		return SSE_ERR_INCOMPLETE;
+	if (*s->p != c)
+		return SSE_ERR_HTTP;
+	s->p++;
+	return 0;
+}
+
+/* A line end: CRLF, or a bare LF (RFC 9112 §2.2 lets us accept it). */
+static int line_end(struct scan *s)
+{
+	if (s->p < s->end && *s->p == '\r')
+		s->p++;
+	return expect(s, '\n');
+}
+
+/* RFC 9112 §2.2: empty lines before the request line are ignored (a
+ * client may send one after a POST body). The caller bounds the head. */
+static int skip_empty_lines(struct scan *s)
+{
+	while (s->p < s->end && (*s->p == '\r' || *s->p == '\n')) {
+		int rc = line_end(s);
+
+		if (rc)
+			return rc;
+	}
+	return s->p == s->end ? SSE_ERR_INCOMPLETE : 0;
+}
+
+/* A non-empty run of a class, followed by byte sep. */
+static int field(struct scan *s, int (*in_class)(unsigned char), char sep, const char **out,
+		 size_t *len)
+{
+	*out = span(s, in_class);
+	*len = (size_t)(s->p - *out);
+	if (*len == 0)
+		return s->p == s->end ? SSE_ERR_INCOMPLETE : SSE_ERR_HTTP;
+	return expect(s, sep);
+}
+
+/* "HTTP/1." DIGIT: case-sensitive (RFC 9112 §2.3); 1.x only. A prefix of
+ * it is only incomplete; a wrong byte is an error however early. */
+static int version(struct scan *s, int *minor)
+{
+	static const char name[] = "HTTP/1.";
+	int rc;
+
+	for (size_t i = 0; i < sizeof(name) - 1; i++) {
+		rc = expect(s, name[i]);
+		if (rc)
+			return rc;
+	}
+	if (s->p == s->end)
+		return SSE_ERR_INCOMPLETE;
+	if (*s->p < '0' || *s->p > '9')
+		return SSE_ERR_HTTP;
+	*minor = *s->p++ - '0';
+	return line_end(s);
+}
+
+/* request-line = method SP request-target SP HTTP-version (RFC 9112 §3).
+ * The target is any non-empty run of visible ASCII: origin-, absolute-,
+ * authority- or asterisk-form; telling them apart is the caller's job. */
+static int request_line(struct scan *s, struct sse_http_request *req)
+{
+	int rc = skip_empty_lines(s);
+
+	if (rc == 0)
+		rc = field(s, is_tchar, ' ', &req->method, &req->method_len);
+	if (rc == 0)
+		rc = field(s, is_vchar, ' ', &req->target, &req->target_len);
+	if (rc == 0)
+		rc = version(s, &req->minor_version);
+	return rc;
+}
+
+static int is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* field-line = field-name ":" OWS field-value OWS (RFC 9112 §5). No
+ * space before the colon (§5.1: it has smuggled requests past proxies). */
+static int field_line(struct scan *s, struct sse_http_header *h)
+{
+	int rc = field(s, is_tchar, ':', &h->name, &h->name_len);
+
+	if (rc)
+		return rc;
+	while (s->p < s->end && is_ows(*s->p))
+		s->p++;
+	h->value = span(s, is_value_char);
+	h->value_len = (size_t)(s->p - h->value);
+	while (h->value_len > 0 && is_ows(h->value[h->value_len - 1]))
+		h->value_len--;
+	return line_end(s);
+}
+
+/* Field lines up to the empty line that ends the head. */
+static int field_lines(struct scan *s, struct sse_http_request *req)
+{
+	for (;;) {
+		int rc;
+
+		if (s->p == s->end)
+			return SSE_ERR_INCOMPLETE;
+		if (*s->p == '\r' || *s->p == '\n')
+			return line_end(s);
+		/* obs-fold, or whitespace before the first field: both are
+		 * refused (RFC 9112 §5.2, §2.2). */
+		if (is_ows(*s->p))
+			return SSE_ERR_HTTP;
+		if (req->header_count == SSE_HTTP_MAX_HEADERS)
+			return SSE_ERR_TOO_LARGE;
+		rc = field_line(s, &req->headers[req->header_count]);
+		if (rc)
+			return rc;
+		req->header_count++;
+	}
+}
+
+/*
+ * One pass, left to right: any byte that cannot start a valid head is an
+ * error as soon as it is seen, and SSE_ERR_INCOMPLETE means every byte so
+ * far was fine. The caller parses again from the start with more bytes,
+ * O(n) a call; its bound on the head's size bounds the total.
+ */
+int sse_http_parse_request(const char *buf, size_t len, struct sse_http_request *req)
+{
+	struct scan s;
+	int rc;
+
+	if (buf == NULL || req == NULL)
+		return SSE_ERR_INVALID;
+	s.p = buf;
+	s.end = buf + len;
+	memset(req, 0, sizeof(*req));
+	rc = request_line(&s, req);
+	if (rc == 0)
+		rc = field_lines(&s, req);
+	if (rc)
+		return rc;
+	req->head_len = (size_t)(s.p - buf);
+	return 0;
+}
+
+/* ASCII only: a locale must not change how header names match. */
+static int ascii_lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+static int same_name(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ascii_lower((unsigned char)a[i]) != ascii_lower((unsigned char)b[i]))
+			return 0;
+	return 1;
+}
+
+const struct sse_http_header *sse_http_find_header(const struct sse_http_request *req,
+						   const char *name)
+{
+	size_t n;
+
+	if (req == NULL || name == NULL)
+		return NULL;
+	n = strlen(name);
+	for (size_t i = 0; i < req->header_count && i < SSE_HTTP_MAX_HEADERS; i++) {
+		const struct sse_http_header *h = &req->headers[i];
+
+		if (h->name_len == n && same_name(h->name, name, n))
+			return h;
+	}
+	return NULL;
+}
+
+/* ---- the resume point --------------------------------------------------- */
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)ascii_lower((unsigned char)c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/*
+ * Decode application/x-www-form-urlencoded bytes ('+' is a space, %XX a
+ * byte) into out, or only count them when out is NULL. Returns the
+ * decoded length, or SIZE_MAX for a '%' without two hex digits.
+ */
+static size_t form_decode(const char *s, size_t n, char *out)
+{
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++, len++) {
+		char c = s[i];
+
+		if (c == '%') {
+			if (n - i < 3 || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0)
+				return SIZE_MAX;
+			c = (char)(hex_value(s[i + 1]) << 4 | hex_value(s[i + 2]));
+			i += 2;
+		} else if (c == '+') {
+			c = ' ';
+		}
+		if (out)
+			out[len] = c;
+	}
+	return len;
+}
+
+static int is_id_param(const char *name, size_t n)
+{
+	return (n == 11 && memcmp(name, "lastEventId", 11) == 0) ||
+	       (n == 13 && memcmp(name, "last_event_id", 13) == 0);
+}
+
+/* The raw value of the first lastEventId or last_event_id parameter of
+ * the target's query (between '?' and '#'); 0 when there is none. A
+ * parameter without '=' has an empty value. */
+static int query_param(const char *t, size_t n, const char **val, size_t *val_len)
+{
+	const char *hash = memchr(t, '#', n), *end = hash ? hash : t + n;
+	const char *q = memchr(t, '?', (size_t)(end - t));
+
+	if (q == NULL)
+		return 0;
+	for (const char *p = q + 1;; p++) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *stop = amp ? amp : end;
+		const char *eq = memchr(p, '=', (size_t)(stop - p));
+		const char *name_end = eq ? eq : stop;
+
+		if (is_id_param(p, (size_t)(name_end - p))) {
+			*val = eq ? eq + 1 : stop;
+			*val_len = (size_t)(stop - *val);
+			return 1;
+		}
+		if (stop == end)
+			return 0;
+		p = stop; /* the '&'; the loop steps over it */
+	}
+}
+
+/* Copy n bytes out, or report the length needed. */
+static int put_id(const char *s, size_t n, char *out, size_t cap, size_t *len)
+{
+	*len = n;
+	if (n > cap)
+		return SSE_ERR_BUFFER;
+	if (n)
+		memcpy(out, s, n);
+	return 1;
+}
+
+/* The header wins: a reconnecting EventSource sends it, and it is newer
+ * than whatever the page put in the URL when it first connected. */
+int sse_http_last_event_id(const struct sse_http_request *req, char *out, size_t cap,
+			   size_t *len)
+{
+	const struct sse_http_header *h;
+	const char *val = NULL;
+	size_t val_len = 0, n;
+
+	if (req == NULL || len == NULL || (out == NULL && cap > 0))
+		return SSE_ERR_INVALID;
+	h = sse_http_find_header(req, "Last-Event-ID");
+	if (h)
+		return put_id(h->value, h->value_len, out, cap, len);
+	if (req->target == NULL || !query_param(req->target, req->target_len, &val, &val_len))
+		return 0;
+	n = form_decode(val, val_len, NULL);
+	if (n == SIZE_MAX)
+		return SSE_ERR_HTTP;
+	*len = n;
+	if (n > cap)
+		return SSE_ERR_BUFFER;
+	form_decode(val, val_len, out);
+	return 1;
+}

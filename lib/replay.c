@@ -21,7 +21,7 @@
  */
 #include <string.h>
 
-#include "sse-private.h"
+#include "replay.h"
 
 #define SEQ_DIGITS_MAX 20 /* UINT64_MAX has twenty digits */
 #define ID_PREFIX_LEN 4   /* "id: ", which starts every frame of a ring */
@@ -31,6 +31,7 @@
 
 struct entry {
 	uint64_t time_ms; /* now_ms at publication, for max_age_ms */
+	uint64_t end_total; /* bytes ever published, through this frame */
 	uint64_t next;    /* app ids: sequence number of the next older frame in the bucket */
 	size_t offset;    /* the frame is arena[offset, offset + len) */
 	size_t len;
@@ -60,6 +61,7 @@ struct sse_replay {
 	uint64_t next_seq;
 	size_t count;        /* frames held */
 	size_t bytes;        /* their encoded bytes */
+	uint64_t total;      /* bytes ever published: backlogs in O(1) */
 };
 
 /* ---- creating and freeing */
@@ -346,7 +348,8 @@ static void append(struct sse_replay *r, const struct sse_event *ev, size_t offs
 	uint64_t seq = r->next_seq;
 	struct entry *e = entry_at(r, seq);
 
-	*e = (struct entry){.time_ms = now_ms, .offset = offset, .len = len};
+	r->total += len;
+	*e = (struct entry){.time_ms = now_ms, .end_total = r->total, .offset = offset, .len = len};
 	if (r->app_ids)
 		link_id(r, e, seq, ev->id, ev->id_len);
 	r->next_seq++;
@@ -606,4 +609,14 @@ int sse_replay_resume(const struct sse_replay *r, struct sse_stream *s, const ch
 			return rc;
 	}
 	return sse_replay_pump(r, s, cursor);
+}
+
+uint64_t sse__replay_backlog(const struct sse_replay *r, uint64_t cursor)
+{
+	const struct entry *e;
+
+	if (cursor >= r->next_seq || cursor < first_seq(r))
+		return 0;
+	e = entry_at(r, cursor);
+	return r->total - (e->end_total - e->len);
 }

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "replay.h"
 #include "stream.h"
 
 /* Small enough for a heartbeat-only stream, large enough that a typical
@@ -47,6 +48,29 @@ struct sse_stream {
 	uint64_t hb_cut;         /* this period's cut, drawn when it starts */
 	uint64_t rng;            /* xorshift state for the jitter */
 	struct sse__timer_link link;
+	sse_writev_fn writev;    /* optional: gathers pieces in one call */
+	/* A followed ring: frames [cursor, live end) are owed, and the
+	 * first frame_off bytes of frame cursor are written already. */
+	const struct sse_replay *ring;
+	uint64_t cursor;
+	size_t frame_off;
+};
+
+/* Where a piece of output comes from, so taken bytes can be accounted. */
+enum piece_kind { PIECE_QUEUE, PIECE_FRAMES };
+
+/* One gathered piece: queued bytes, or one or more adjacent ring frames
+ * (frames frames, starting frame_off bytes into the first). */
+struct piece {
+	enum piece_kind kind;
+	size_t frames;
+};
+
+/* The pieces of one write: what the transport sees, and their origin. */
+struct gather {
+	struct sse_iovec iov[SSE_IOV_MAX];
+	struct piece from[SSE_IOV_MAX];
+	size_t n;
 };
 
 /* An encoder writing into dst[0..cap), reporting the size as sse_encode(). */
@@ -112,7 +136,14 @@ int sse_stream_set_flags(struct sse_stream *s, unsigned flags)
 
 size_t sse_stream_pending(const struct sse_stream *s)
 {
-	return s ? s->tail - s->head : 0;
+	uint64_t owed;
+
+	if (s == NULL)
+		return 0;
+	owed = s->tail - s->head;
+	if (s->ring != NULL)
+		owed += sse__replay_backlog(s->ring, s->cursor) - s->frame_off;
+	return owed > SIZE_MAX ? SIZE_MAX : (size_t)owed;
 }
 
 int sse_stream_error(const struct sse_stream *s)
@@ -238,38 +269,171 @@ static int transport_flush(struct sse_stream *s)
 	return 0;
 }
 
-/* One write callback call. 0: bytes were taken; WOULDBLOCK: stop for now
- * (also when nothing was taken, so a lazy transport cannot make us spin);
- * anything else has failed the stream. */
-static int transport_write(struct sse_stream *s)
+static void gather_add(struct gather *g, enum piece_kind kind, const void *base, size_t len)
 {
-	size_t len = s->tail - s->head;
+	g->iov[g->n] = (struct sse_iovec){base, len};
+	g->from[g->n] = (struct piece){kind, kind == PIECE_FRAMES ? 1 : 0};
+	g->n++;
+}
+
+/* Append ring frames from `seq` on, merging frames that lie next to each
+ * other in the ring's arena into one piece. `skip` bytes of the first
+ * frame were written already. */
+static void gather_frames(const struct sse_stream *s, struct gather *g, uint64_t seq, size_t skip)
+{
+	const char *p;
+	size_t len;
+
+	while (g->n < SSE_IOV_MAX && sse_replay_frame(s->ring, seq, &p, &len) == 1) {
+		struct sse_iovec *last = g->n ? &g->iov[g->n - 1] : NULL;
+
+		p += skip;
+		len -= skip;
+		skip = 0;
+		if (last && g->from[g->n - 1].kind == PIECE_FRAMES &&
+		    (const char *)last->base + last->len == p) {
+			last->len += len;
+			g->from[g->n - 1].frames++;
+		} else {
+			gather_add(g, PIECE_FRAMES, p, len);
+		}
+		seq++;
+	}
+}
+
+/*
+ * What to write next, in order: the rest of a ring frame written in part
+ * (a frame is never interrupted), then the stream's own queued bytes
+ * (opening bytes, heartbeats, direct sends), then the ring's frames.
+ */
+static void gather(const struct sse_stream *s, struct gather *g)
+{
+	const char *p;
+	size_t len;
+
+	g->n = 0;
+	if (s->ring && s->frame_off > 0 && sse_replay_frame(s->ring, s->cursor, &p, &len) == 1)
+		gather_add(g, PIECE_FRAMES, p + s->frame_off, len - s->frame_off);
+	if (s->head < s->tail)
+		gather_add(g, PIECE_QUEUE, s->buf + s->head, s->tail - s->head);
+	if (s->ring == NULL)
+		return;
+	if (s->frame_off > 0)
+		gather_frames(s, g, s->cursor + 1, 0);
+	else
+		gather_frames(s, g, s->cursor, 0);
+}
+
+/* Move a ring position past n written bytes of frames, from cursor on. */
+static void advance_frames(struct sse_stream *s, size_t n)
+{
+	while (n > 0) {
+		const char *p;
+		size_t len;
+
+		sse_replay_frame(s->ring, s->cursor, &p, &len);
+		if (n < len - s->frame_off) {
+			s->frame_off += n;
+			return;
+		}
+		n -= len - s->frame_off;
+		s->frame_off = 0;
+		s->cursor++;
+	}
+}
+
+/* Account `taken` bytes against the pieces they came from, in order. */
+static void consume(struct sse_stream *s, const struct gather *g, size_t taken)
+{
+	for (size_t i = 0; i < g->n && taken > 0; i++) {
+		size_t n = taken < g->iov[i].len ? taken : g->iov[i].len;
+
+		if (g->from[i].kind == PIECE_QUEUE)
+			s->head += n;
+		else
+			advance_frames(s, n);
+		taken -= n;
+	}
+}
+
+/* Hand the pieces to the transport: writev when there are several and
+ * the stream has one, else write with the first. */
+static int transport_call(struct sse_stream *s, const struct gather *g, size_t *taken)
+{
+	if (g->n > 1 && s->writev != NULL)
+		return s->writev(g->iov, g->n, taken, s->user);
+	return s->cb.write(g->iov[0].base, g->iov[0].len, taken, s->user);
+}
+
+/* The most one call may report taken: every byte offered. */
+static size_t gathered_bytes(const struct gather *g, int all)
+{
+	size_t total = 0;
+
+	for (size_t i = 0; i < g->n; i++)
+		total += g->iov[i].len;
+	return all ? total : (g->n ? g->iov[0].len : 0);
+}
+
+/* One transport call. 0: bytes were taken; WOULDBLOCK: stop for now (also
+ * when nothing was taken, so a lazy transport cannot make us spin); any
+ * other value has failed the stream. */
+static int transport_write(struct sse_stream *s, const struct gather *g)
+{
+	size_t offered = gathered_bytes(g, g->n > 1 && s->writev != NULL);
 	size_t taken = 0;
 	int rc;
 
-	rc = s->cb.write(s->buf + s->head, len, &taken, s->user);
+	rc = transport_call(s, g, &taken);
 	if (rc == SSE_ERR_WOULDBLOCK)
 		return rc;
 	if (rc < 0)
 		return stream_fail(s, rc);
-	if (rc > 0 || taken > len)
+	if (rc > 0 || taken > offered)
 		return stream_fail(s, SSE_ERR_IO); /* a broken callback */
 	if (taken == 0)
 		return SSE_ERR_WOULDBLOCK;
-	s->head += taken;
+	consume(s, g, taken);
 	s->need_flush = true;
+	s->last_activity = *s->clock;
+	/* Even after a short write, go on until the transport says
+	 * would-block: a callback may take less for reasons of its own (a
+	 * record size), and stopping early would stall a stream whose loop
+	 * waits for an edge-triggered "writable" that never comes. On a
+	 * full socket this costs one EAGAIN per congested flush. */
 	return 0;
 }
 
-/* Write until the queue is empty, then flush. Returns 0, WOULDBLOCK while
+/* A following stream that fell behind its ring, or whose backlog passed
+ * its limit, is a slow consumer: it fails rather than grow or skip. */
+static int check_ring(struct sse_stream *s)
+{
+	uint64_t backlog;
+
+	if (s->ring == NULL)
+		return 0;
+	if (s->cursor < sse_replay_first_seq(s->ring))
+		return stream_fail(s, SSE_ERR_GAP);
+	backlog = sse__replay_backlog(s->ring, s->cursor) - s->frame_off;
+	if (backlog > s->limit)
+		return stream_fail(s, SSE_ERR_QUEUE_FULL);
+	return 0;
+}
+
+/* Write until nothing is owed, then flush. Returns 0, WOULDBLOCK while
  * bytes or a flush remain, or the error that failed the stream. */
 static int drain(struct sse_stream *s)
 {
-	int rc = 0;
+	struct gather g;
+	int rc = check_ring(s);
 
 	s->busy = true;
-	while (rc == 0 && s->head < s->tail)
-		rc = transport_write(s);
+	while (rc == 0) {
+		gather(s, &g);
+		if (g.n == 0)
+			break;
+		rc = transport_write(s, &g);
+	}
 	if (rc == 0) {
 		s->head = s->tail = 0; /* empty: reuse the buffer from its start */
 		rc = transport_flush(s);
@@ -468,4 +632,28 @@ void sse__stream_use_clock(struct sse_stream *s, const uint64_t *clock)
 		return;
 	}
 	s->clock = clock;
+}
+
+int sse_stream_set_writev(struct sse_stream *s, sse_writev_fn writev)
+{
+	if (s == NULL)
+		return SSE_ERR_INVALID;
+	s->writev = writev;
+	return 0;
+}
+
+int sse_stream_follow(struct sse_stream *s, const struct sse_replay *r, uint64_t cursor)
+{
+	if (s == NULL || s->busy || s->frame_off > 0)
+		return SSE_ERR_INVALID;
+	if (r != NULL && cursor > sse_replay_next_seq(r))
+		return SSE_ERR_INVALID;
+	s->ring = r;
+	s->cursor = r ? cursor : 0;
+	return 0;
+}
+
+uint64_t sse_stream_cursor(const struct sse_stream *s)
+{
+	return s && s->ring ? s->cursor : 0;
 }

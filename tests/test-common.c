@@ -34,11 +34,9 @@ static void writer_append(struct test_writer *w, const void *buf, size_t n)
 	w->len += n;
 }
 
-int test_writer_write(const void *buf, size_t len, size_t *taken, void *user)
+/* Whether this call fails or would block; 0 when it may take bytes. */
+static int writer_refuses(struct test_writer *w)
 {
-	struct test_writer *w = user;
-	size_t n = len;
-
 	w->calls++;
 	if (w->fail_after >= 0 && w->calls > w->fail_after)
 		return w->fail_code;
@@ -46,10 +44,43 @@ int test_writer_write(const void *buf, size_t len, size_t *taken, void *user)
 		w->wouldblock_left--;
 		return SSE_ERR_WOULDBLOCK;
 	}
+	return 0;
+}
+
+int test_writer_write(const void *buf, size_t len, size_t *taken, void *user)
+{
+	struct test_writer *w = user;
+	size_t n = len;
+	int rc = writer_refuses(w);
+
+	if (rc != 0)
+		return rc;
 	if (w->max_per_call && n > w->max_per_call)
 		n = w->max_per_call;
 	writer_append(w, buf, n);
 	*taken = n;
+	return 0;
+}
+
+int test_writer_writev(const struct sse_iovec *iov, size_t n, size_t *taken, void *user)
+{
+	struct test_writer *w = user;
+	size_t budget = w->max_per_call ? w->max_per_call : SIZE_MAX;
+	int rc = writer_refuses(w);
+
+	if (rc != 0)
+		return rc;
+	w->writev_calls++;
+	if (n > w->max_pieces)
+		w->max_pieces = n;
+	*taken = 0;
+	for (size_t i = 0; i < n && budget > 0; i++) {
+		size_t k = iov[i].len < budget ? iov[i].len : budget;
+
+		writer_append(w, iov[i].base, k);
+		*taken += k;
+		budget -= k;
+	}
 	return 0;
 }
 

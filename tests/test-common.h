@@ -21,7 +21,9 @@ struct test_writer {
 	int wouldblock_left;  /* refuse this many calls with SSE_ERR_WOULDBLOCK */
 	int fail_after;       /* fail (return fail_code) after this many calls; -1 never */
 	int fail_code;        /* what a failing call returns (default SSE_ERR_IO) */
-	int calls;            /* write calls seen */
+	int calls;            /* write and writev calls seen */
+	int writev_calls;     /* of which writev */
+	size_t max_pieces;    /* most pieces one writev call got */
 	int flushes;          /* flush calls seen */
 };
 
@@ -29,6 +31,9 @@ void test_writer_init(struct test_writer *w);
 void test_writer_fini(struct test_writer *w);
 int test_writer_write(const void *buf, size_t len, size_t *taken, void *user);
 int test_writer_flush(void *user);
+/* The same transport through writev: takes up to max_per_call bytes in
+ * all, across the pieces, stopping at any byte. */
+int test_writer_writev(const struct sse_iovec *iov, size_t n, size_t *taken, void *user);
 extern const struct sse_callbacks test_writer_callbacks;
 
 /* An allocator double: fails the call numbered fail_at (1-based; 0 never),

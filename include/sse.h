@@ -320,9 +320,10 @@ SSE_API int sse_stream_send(struct sse_stream *s, const struct sse_event *ev);
 SSE_API int sse_stream_comment(struct sse_stream *s, const char *text, size_t len);
 
 /**
- * @brief Send bytes that are already one or more complete encoded frames
- * (for instance from a replay buffer), with sse_stream_send()'s rules.
- * The bytes are not checked: they must be whole frames from the encoder.
+ * @brief Send bytes as one unit, with sse_stream_send()'s rules: already
+ * encoded frames (for instance from a replay buffer), or bytes that must
+ * go ahead of the stream, such as the HTTP response head. The bytes are
+ * not checked: in the event stream they must be whole frames.
  */
 SSE_API int sse_stream_send_raw(struct sse_stream *s, const void *bytes, size_t len);
 
@@ -339,6 +340,11 @@ SSE_API int sse_stream_flush(struct sse_stream *s);
 /** @return Bytes owed and not yet taken by the transport: queued bytes,
  * plus the frames of a followed ring from the stream's cursor on. */
 SSE_API size_t sse_stream_pending(const struct sse_stream *s);
+
+/** @return The user pointer given to sse_stream_new() (NULL for NULL):
+ * callbacks that get only the stream (on_failed, on_drop) find their
+ * connection with it. */
+SSE_API void *sse_stream_user(const struct sse_stream *s);
 
 /** @return 0, or the error that failed the stream. A failed stream has
  * dropped its queue (nothing can be sent any more): pending is then 0. */
@@ -592,7 +598,10 @@ SSE_API int sse_replay_resume(const struct sse_replay *r, struct sse_stream *s, 
  * After publishing, call sse_stream_flush() on each following stream (a
  * hub does that for you). A stream whose cursor falls behind the ring's
  * oldest frame has missed events: it fails with SSE_ERR_GAP (a slow
- * consumer), and its client resumes with Last-Event-ID.
+ * consumer), and its client resumes with Last-Event-ID. A stream whose
+ * transport refuses bytes while it owes more than its queue limit fails
+ * with SSE_ERR_QUEUE_FULL; one that keeps taking bytes may owe more (a
+ * resumed client, a large event).
  * @{
  */
 
@@ -625,6 +634,89 @@ SSE_API int sse_stream_follow(struct sse_stream *s, const struct sse_replay *r, 
 /** @return The sequence number of the next frame the stream will send
  * from its ring (frames before it were written completely); 0 if none. */
 SSE_API uint64_t sse_stream_cursor(const struct sse_stream *s);
+/** @} */
+
+/**
+ * @defgroup hub Hub: one event, many subscribers
+ * Broadcast. Publishing encodes an event once into the hub's replay ring;
+ * each subscriber is a stream following that ring, so no event is copied
+ * per subscriber and a subscriber's memory does not grow with traffic.
+ * Fan-out is a pass over the subscribers that have something owed: call
+ * sse_hub_flush() once per loop iteration, after the publishes of that
+ * iteration, and every subscriber gets all of them in one transport call.
+ *
+ * A subscriber that falls behind the ring, passes its backlog bound, or
+ * whose transport fails is detached and handed to the on_drop callback;
+ * the application closes its connection there (its client comes back with
+ * Last-Event-ID and resumes from the ring). The hub owns no stream.
+ * Not thread-safe.
+ * @{
+ */
+struct sse_hub;
+
+struct sse_hub_config {
+	struct sse_replay_config ring; /**< The ring's bounds, ids and reset event. */
+	size_t max_backlog;    /**< Unsent bytes a subscriber may owe (0: 256 KiB). */
+	uint64_t heartbeat_ms; /**< 0: SSE_HEARTBEAT_DEFAULT_MS. */
+	uint64_t heartbeat_jitter_ms;
+};
+
+/** A subscriber left the hub: err is SSE_ERR_GAP or SSE_ERR_QUEUE_FULL for
+ * a slow consumer, or the transport's error. Close its connection and free
+ * the stream here, or later. */
+typedef void (*sse_hub_drop_fn)(struct sse_stream *s, int err, void *user);
+
+/**
+ * @retval SSE_ERR_INVALID a config error (as sse_replay_new()) or on_drop is NULL.
+ * @retval SSE_ERR_NOMEM   *out is untouched.
+ */
+SSE_API int sse_hub_new(struct sse_hub **out, const struct sse_hub_config *cfg,
+			sse_hub_drop_fn on_drop, void *user, const struct sse_allocator *alloc);
+/** @brief Free the hub; its subscribers are detached, not freed. NULL: nothing. */
+SSE_API void sse_hub_free(struct sse_hub *h);
+
+/**
+ * @brief Add a stream whose response head was sent: set its heartbeat and
+ * backlog bound, write its opening bytes, resume it from @p last_id (the
+ * reset event first when the id is too old or unknown) and let it follow
+ * the ring. The stream must not follow a ring or be on a scheduler yet.
+ * @param status If not NULL, the sse_replay_status of the resume.
+ * @return 0, or an error: the stream is then not subscribed (close it).
+ */
+SSE_API int sse_hub_subscribe(struct sse_hub *h, struct sse_stream *s, const char *last_id,
+			      size_t len, int *status);
+/** @brief Detach a subscriber (on_drop is not called). Not one: nothing. */
+SSE_API void sse_hub_unsubscribe(struct sse_hub *h, struct sse_stream *s);
+
+/**
+ * @brief Encode one event into the ring (ids as the ring's config says).
+ * Subscribers get it at the next sse_hub_flush().
+ * @return As sse_replay_publish().
+ */
+SSE_API int sse_hub_publish(struct sse_hub *h, const struct sse_event *ev, uint64_t now_ms,
+			    uint64_t *seq);
+
+/**
+ * @brief The fan-out pass: every subscriber writes what it owes, in one
+ * transport call each where it has a writev callback. Subscribers that
+ * fail are dropped (on_drop). Cost: the subscribers owed something.
+ */
+SSE_API int sse_hub_flush(struct sse_hub *h);
+
+/**
+ * @brief A subscriber's transport is writable again: write what it owes;
+ * drop it if it fails. @return 0, SSE_ERR_WOULDBLOCK (still owes bytes),
+ * or the error it was dropped for.
+ */
+SSE_API int sse_hub_writable(struct sse_hub *h, struct sse_stream *s);
+
+/** @brief Heartbeats: visit the subscribers that are due (sse_timers_run()). */
+SSE_API int sse_hub_tick(struct sse_hub *h, uint64_t now_ms, uint64_t *next_ms);
+
+/** @return The hub's ring (for sse_replay_* queries). */
+SSE_API const struct sse_replay *sse_hub_ring(const struct sse_hub *h);
+/** @return Subscribers attached. */
+SSE_API size_t sse_hub_count(const struct sse_hub *h);
 /** @} */
 
 /**

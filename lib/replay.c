@@ -583,10 +583,12 @@ static void newest_id(const struct sse_replay *r, const char **id, size_t *len)
 	*len = (size_t)(end - *id);
 }
 
-static int send_reset(const struct sse_replay *r, struct sse_stream *s)
+int sse__replay_send_reset(const struct sse_replay *r, struct sse_stream *s)
 {
 	struct sse_event ev = r->reset;
 
+	if (!r->has_reset)
+		return 0;
 	newest_id(r, &ev.id, &ev.id_len);
 	return sse_stream_send(s, &ev);
 }
@@ -603,8 +605,8 @@ int sse_replay_resume(const struct sse_replay *r, struct sse_stream *s, const ch
 		return st;
 	if (status != NULL)
 		*status = st;
-	if ((st == SSE_REPLAY_GAP || st == SSE_REPLAY_UNKNOWN) && r->has_reset) {
-		rc = send_reset(r, s);
+	if (st == SSE_REPLAY_GAP || st == SSE_REPLAY_UNKNOWN) {
+		rc = sse__replay_send_reset(r, s);
 		if (rc != 0)
 			return rc;
 	}

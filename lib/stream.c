@@ -54,6 +54,7 @@ struct sse_stream {
 	const struct sse_replay *ring;
 	uint64_t cursor;
 	size_t frame_off;
+	struct sse__hub_link hub_link;
 };
 
 /* Where a piece of output comes from, so taken bytes can be accounted. */
@@ -111,6 +112,8 @@ void sse_stream_free(struct sse_stream *s)
 {
 	if (s == NULL)
 		return;
+	if (s->hub_link.hub != NULL)
+		sse_hub_unsubscribe(s->hub_link.hub, s);
 	if (s->link.timers != NULL)
 		sse_timers_remove(s->link.timers, s);
 	queue_drop(s);
@@ -404,20 +407,25 @@ static int transport_write(struct sse_stream *s, const struct gather *g)
 	return 0;
 }
 
-/* A following stream that fell behind its ring, or whose backlog passed
- * its limit, is a slow consumer: it fails rather than grow or skip. */
+/* A following stream that fell behind its ring has missed frames: it
+ * fails rather than skip them. */
 static int check_ring(struct sse_stream *s)
 {
-	uint64_t backlog;
-
-	if (s->ring == NULL)
-		return 0;
-	if (s->cursor < sse_replay_first_seq(s->ring))
+	if (s->ring != NULL && s->cursor < sse_replay_first_seq(s->ring))
 		return stream_fail(s, SSE_ERR_GAP);
-	backlog = sse__replay_backlog(s->ring, s->cursor) - s->frame_off;
-	if (backlog > s->limit)
-		return stream_fail(s, SSE_ERR_QUEUE_FULL);
 	return 0;
+}
+
+/* A follower whose transport takes nothing more while it owes more than
+ * its limit is a slow consumer. Judged only after the transport refused:
+ * a client resuming with a long backlog, or a large event, is fine as
+ * long as its bytes keep flowing. */
+static int check_backlog(struct sse_stream *s, int rc)
+{
+	if (rc == SSE_ERR_WOULDBLOCK && s->ring != NULL &&
+	    sse__replay_backlog(s->ring, s->cursor) - s->frame_off > s->limit)
+		return stream_fail(s, SSE_ERR_QUEUE_FULL);
+	return rc;
 }
 
 /* Write until nothing is owed, then flush. Returns 0, WOULDBLOCK while
@@ -439,7 +447,7 @@ static int drain(struct sse_stream *s)
 		rc = transport_flush(s);
 	}
 	s->busy = false;
-	return rc;
+	return check_backlog(s, rc);
 }
 
 /* What a send or flush must return before doing anything, or 0 to go on. */
@@ -656,4 +664,21 @@ int sse_stream_follow(struct sse_stream *s, const struct sse_replay *r, uint64_t
 uint64_t sse_stream_cursor(const struct sse_stream *s)
 {
 	return s && s->ring ? s->cursor : 0;
+}
+
+struct sse__hub_link *sse__stream_hub_link(struct sse_stream *s)
+{
+	return &s->hub_link;
+}
+
+void sse__stream_unfollow(struct sse_stream *s)
+{
+	s->ring = NULL;
+	s->cursor = 0;
+	s->frame_off = 0;
+}
+
+void *sse_stream_user(const struct sse_stream *s)
+{
+	return s ? s->user : NULL;
 }

@@ -28,6 +28,19 @@ uint64_t sse__stream_deadline(const struct sse_stream *s);
  * clock. Returns 0 or the stream's error. */
 int sse__stream_heartbeat(struct sse_stream *s);
 
+/* A stream's place among a hub's subscribers. */
+struct sse__hub_link {
+	struct sse_hub *hub; /* NULL: not subscribed */
+	size_t index;        /* in the hub's subscriber array */
+	int blocked;         /* its transport said would-block: skip until writable */
+};
+
+struct sse__hub_link *sse__stream_hub_link(struct sse_stream *s);
+
+/* Stop following a ring, even in the middle of a frame (for a stream that
+ * failed, or is being dropped: nothing more will be written from it). */
+void sse__stream_unfollow(struct sse_stream *s);
+
 /* The scheduler side: re-sort a stream whose deadline moved earlier. */
 void sse__timers_update(struct sse_timers *t, struct sse_stream *s);
 

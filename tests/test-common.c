@@ -11,6 +11,7 @@ void test_writer_init(struct test_writer *w)
 	memset(w, 0, sizeof(*w));
 	w->fail_after = -1;
 	w->fail_code = SSE_ERR_IO;
+	w->accept_calls = -1;
 }
 
 void test_writer_fini(struct test_writer *w)
@@ -44,6 +45,10 @@ static int writer_refuses(struct test_writer *w)
 		w->wouldblock_left--;
 		return SSE_ERR_WOULDBLOCK;
 	}
+	if (w->accept_calls == 0)
+		return SSE_ERR_WOULDBLOCK;
+	if (w->accept_calls > 0)
+		w->accept_calls--;
 	return 0;
 }
 

@@ -19,6 +19,7 @@ struct test_writer {
 	size_t len, cap;
 	size_t max_per_call;  /* 0: take everything offered; 1: one byte a time */
 	int wouldblock_left;  /* refuse this many calls with SSE_ERR_WOULDBLOCK */
+	int accept_calls;     /* then take this many calls and refuse the rest; -1 all */
 	int fail_after;       /* fail (return fail_code) after this many calls; -1 never */
 	int fail_code;        /* what a failing call returns (default SSE_ERR_IO) */
 	int calls;            /* write and writev calls seen */

@@ -1,0 +1,440 @@
+/*
+ * The hub: one encoding per event, every subscriber gets every event once
+ * and in order, slow ones are dropped without hurting the others, and
+ * memory does not grow with traffic.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test-common.h"
+
+enum { SUBS = 50 };
+
+static struct test_writer ws[SUBS];
+static struct sse_stream *ss[SUBS];
+static int drops;
+static int drop_err[SUBS];
+static int free_on_drop;
+
+static int index_of(struct sse_stream *s)
+{
+	for (int i = 0; i < SUBS; i++)
+		if (ss[i] == s)
+			return i;
+	ck_abort_msg("unknown stream dropped");
+	return -1;
+}
+
+static void on_drop(struct sse_stream *s, int err, void *user)
+{
+	int i = index_of(s);
+
+	(void)user;
+	drops++;
+	drop_err[i] = err;
+	if (free_on_drop) {
+		sse_stream_free(s);
+		ss[i] = NULL;
+	}
+}
+
+static struct sse_hub *new_hub(size_t events, size_t bytes, const struct sse_allocator *a)
+{
+	static const struct sse_event reset = {.type = "sse-reset", .type_len = 9, .data = "",
+					       .retry = SSE_RETRY_NONE};
+	struct sse_hub_config cfg = {.ring = {.max_events = events, .max_bytes = bytes,
+					      .reset_event = &reset},
+				     .heartbeat_ms = 1000};
+	struct sse_hub *h;
+
+	drops = 0;
+	free_on_drop = 0;
+	memset(drop_err, 0, sizeof(drop_err));
+	ck_assert_int_eq(sse_hub_new(&h, &cfg, on_drop, NULL, a), 0);
+	return h;
+}
+
+static void new_sub(int i, const struct sse_allocator *a)
+{
+	test_writer_init(&ws[i]);
+	ck_assert_int_eq(sse_stream_new(&ss[i], &test_writer_callbacks, &ws[i], a), 0);
+	ck_assert_int_eq(sse_stream_set_writev(ss[i], test_writer_writev), 0);
+}
+
+static void free_subs(int n)
+{
+	for (int i = 0; i < n; i++) {
+		sse_stream_free(ss[i]);
+		ss[i] = NULL;
+		test_writer_fini(&ws[i]);
+	}
+}
+
+static void publish(struct sse_hub *h, const char *data)
+{
+	struct sse_event ev = {.data = data, .data_len = strlen(data), .retry = SSE_RETRY_NONE};
+
+	ck_assert_int_eq(sse_hub_publish(h, &ev, 0, NULL), 0);
+}
+
+static void expect_output(const struct test_writer *w, const char *lit)
+{
+	ck_assert_uint_eq(w->len, strlen(lit));
+	ck_assert_mem_eq(w->buf, lit, w->len);
+}
+
+START_TEST(test_hub_every_subscriber_gets_every_event)
+{
+	struct sse_hub *h = new_hub(100, 1 << 16, NULL);
+
+	for (int i = 0; i < SUBS; i++) {
+		new_sub(i, NULL);
+		ck_assert_int_eq(sse_hub_subscribe(h, ss[i], NULL, 0, NULL), 0);
+	}
+	ck_assert_uint_eq(sse_hub_count(h), SUBS);
+	publish(h, "a");
+	publish(h, "b\nc");
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	for (int i = 0; i < SUBS; i++) {
+		expect_output(&ws[i], ":\nid: 1\ndata: a\n\nid: 2\ndata: b\ndata: c\n\n");
+		/* subscribe wrote the opening bytes; one call for both events */
+		ck_assert_int_eq(ws[i].calls, 2);
+	}
+	sse_hub_free(h);
+	free_subs(SUBS);
+}
+END_TEST
+
+START_TEST(test_hub_resume_and_reset)
+{
+	struct sse_hub *h = new_hub(3, 1 << 16, NULL);
+	int status;
+
+	for (int i = 0; i < 5; i++)
+		publish(h, "x");
+	/* ring holds 3..5: "3" resumes with 4 and 5 */
+	new_sub(0, NULL);
+	ck_assert_int_eq(sse_hub_subscribe(h, ss[0], "3", 1, &status), 0);
+	ck_assert_int_eq(status, SSE_REPLAY_FOUND);
+	expect_output(&ws[0], ":\nid: 4\ndata: x\n\nid: 5\ndata: x\n\n");
+	/* "1" is gone: the reset event, named after the newest id, then live */
+	new_sub(1, NULL);
+	ck_assert_int_eq(sse_hub_subscribe(h, ss[1], "1", 1, &status), 0);
+	ck_assert_int_eq(status, SSE_REPLAY_GAP);
+	publish(h, "y");
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	expect_output(&ws[1], ":\nid: 5\nevent: sse-reset\ndata:\n\nid: 6\ndata: y\n\n");
+	sse_hub_free(h);
+	free_subs(2);
+}
+END_TEST
+
+START_TEST(test_hub_publishing_allocates_nothing)
+{
+	/* Warm: after subscribing, any number of publishes and fan-out
+	 * passes allocate nothing and the live bytes stay where they are:
+	 * memory per subscriber does not grow with traffic. */
+	struct test_alloc ta;
+	struct sse_hub *h;
+	long calls;
+	long long live;
+	char data[200];
+
+	test_alloc_init(&ta, 0);
+	h = new_hub(256, 1 << 16, &ta.hooks);
+	for (int i = 0; i < SUBS; i++) {
+		new_sub(i, &ta.hooks);
+		ck_assert_int_eq(sse_hub_subscribe(h, ss[i], NULL, 0, NULL), 0);
+	}
+	calls = ta.calls;
+	live = ta.live_bytes;
+	for (int k = 0; k < 5000; k++) {
+		size_t n = (size_t)(k % 190);
+
+		memset(data, 'a' + k % 26, n);
+		data[n] = '\0';
+		publish(h, data);
+		if (k % 7 == 0)
+			ck_assert_int_eq(sse_hub_flush(h), 0);
+		ws[k % SUBS].len = 0; /* keep the capture buffers small */
+	}
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	ck_assert_int_eq(ta.calls, calls);
+	ck_assert_int_eq(ta.live_bytes, live);
+	ck_assert_int_eq(drops, 0);
+	sse_hub_free(h);
+	free_subs(SUBS);
+	ck_assert_int_eq(ta.live_blocks, 0);
+}
+END_TEST
+
+START_TEST(test_hub_slow_subscriber_dropped_others_unaffected)
+{
+	struct sse_hub *h = new_hub(8, 1 << 16, NULL);
+
+	for (int i = 0; i < 3; i++) {
+		new_sub(i, NULL);
+		ck_assert_int_eq(sse_hub_subscribe(h, ss[i], NULL, 0, NULL), 0);
+	}
+	ws[1].wouldblock_left = 1 << 30; /* stops reading */
+	for (int k = 0; k < 20; k++) {
+		publish(h, "tick");
+		ck_assert_int_eq(sse_hub_flush(h), 0);
+	}
+	ck_assert_int_eq(drops, 1);
+	ck_assert_int_eq(drop_err[1], SSE_ERR_GAP);
+	ck_assert_uint_eq(sse_hub_count(h), 2);
+	ck_assert_uint_eq(sse_stream_cursor(ss[0]), 21);
+	ck_assert_uint_eq(sse_stream_cursor(ss[2]), 21);
+	ck_assert_uint_eq(ws[0].len, ws[2].len);
+	sse_hub_free(h);
+	free_subs(3);
+}
+END_TEST
+
+START_TEST(test_hub_blocked_subscriber_costs_no_calls)
+{
+	/* Once its transport said would-block, a subscriber is not written
+	 * to again until the application says it is writable: each pass
+	 * would otherwise cost it one system call for nothing. */
+	struct sse_hub *h = new_hub(100, 1 << 16, NULL);
+	int calls;
+
+	new_sub(0, NULL);
+	ck_assert_int_eq(sse_hub_subscribe(h, ss[0], NULL, 0, NULL), 0);
+	ws[0].accept_calls = 0;
+	publish(h, "a");
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	calls = ws[0].calls;
+	for (int k = 0; k < 10; k++) {
+		publish(h, "b");
+		ck_assert_int_eq(sse_hub_flush(h), 0);
+	}
+	ck_assert_int_eq(ws[0].calls, calls);
+	ws[0].accept_calls = -1;
+	ck_assert_int_eq(sse_hub_writable(h, ss[0]), 0);
+	ck_assert_int_eq(ws[0].calls, calls + 1); /* all 11 events in one call */
+	ck_assert_uint_eq(sse_stream_cursor(ss[0]), 12);
+	sse_hub_free(h);
+	free_subs(1);
+}
+END_TEST
+
+START_TEST(test_hub_backlog_bound_drops)
+{
+	struct sse_hub_config cfg = {.ring = {.max_events = 1000, .max_bytes = 1 << 20},
+				     .max_backlog = 200};
+	struct sse_hub *h;
+
+	drops = 0;
+	free_on_drop = 0;
+	ck_assert_int_eq(sse_hub_new(&h, &cfg, on_drop, NULL, NULL), 0);
+	new_sub(0, NULL);
+	ck_assert_int_eq(sse_hub_subscribe(h, ss[0], NULL, 0, NULL), 0);
+	ws[0].wouldblock_left = 1 << 30;
+	for (int k = 0; k < 30 && drops == 0; k++) {
+		publish(h, "0123456789");
+		ck_assert_int_eq(sse_hub_flush(h), 0);
+	}
+	ck_assert_int_eq(drops, 1);
+	ck_assert_int_eq(drop_err[0], SSE_ERR_QUEUE_FULL);
+	sse_hub_free(h);
+	free_subs(1);
+}
+END_TEST
+
+/* The ids of the complete events a client got, in order (parser). */
+struct ids {
+	unsigned long v[256];
+	int n;
+};
+
+static int collect(const struct sse_message *m, void *user)
+{
+	struct ids *ids = user;
+
+	ids->v[ids->n++] = strtoul(m->last_id, NULL, 10);
+	return 0;
+}
+
+static void parse_ids(const struct test_writer *w, struct ids *ids)
+{
+	struct sse_parser_callbacks cb = {.on_message = collect};
+	struct sse_parser *p;
+
+	ck_assert_int_eq(sse_parser_new(&p, &cb, ids, NULL), 0);
+	ck_assert_int_eq(sse_parser_feed(p, w->buf, w->len), 0);
+	ck_assert_int_eq(sse_parser_end(p), 0); /* a cut-off event is discarded */
+	sse_parser_free(p);
+}
+
+START_TEST(test_hub_dropped_client_resumes_without_loss)
+{
+	/* A client reading a few bytes at a time passes its backlog bound
+	 * and is dropped mid-event; it reconnects with the id of its last
+	 * complete event, and from both connections it has every event
+	 * exactly once. */
+	struct sse_hub_config cfg = {.ring = {.max_events = 64, .max_bytes = 1 << 16},
+				     .max_backlog = 120};
+	struct ids got = {{0}, 0};
+	struct sse_hub *h;
+	char last[24];
+
+	drops = 0;
+	free_on_drop = 0;
+	ck_assert_int_eq(sse_hub_new(&h, &cfg, on_drop, NULL, NULL), 0);
+	new_sub(0, NULL);
+	ck_assert_int_eq(sse_hub_subscribe(h, ss[0], NULL, 0, NULL), 0);
+	ws[0].max_per_call = 7;
+	ws[0].accept_calls = 0; /* from now on, only what it is allowed */
+	for (int k = 0; k < 40 && drops == 0; k++) {
+		publish(h, "some payload");
+		ck_assert_int_eq(sse_hub_flush(h), 0);
+		/* the client read a little: writable for one 7-byte write */
+		ws[0].accept_calls = 1;
+		if (drops == 0)
+			ck_assert_int_ne(sse_hub_writable(h, ss[0]), 0);
+	}
+	ck_assert_int_eq(drops, 1);
+	parse_ids(&ws[0], &got);
+	ck_assert_int_gt(got.n, 0);
+	snprintf(last, sizeof(last), "%lu", got.v[got.n - 1]);
+	for (int k = 0; k < 5; k++)
+		publish(h, "some payload");
+	new_sub(1, NULL);
+	ck_assert_int_eq(sse_hub_subscribe(h, ss[1], last, strlen(last), NULL), 0);
+	parse_ids(&ws[1], &got);
+	for (int k = 0; k < got.n; k++)
+		ck_assert_uint_eq(got.v[k], (unsigned long)k + 1);
+	ck_assert_uint_eq(got.v[got.n - 1], sse_replay_next_seq(sse_hub_ring(h)) - 1);
+	sse_hub_free(h);
+	free_subs(2);
+}
+END_TEST
+
+START_TEST(test_hub_heartbeats_from_one_tick)
+{
+	struct sse_hub *h = new_hub(8, 4096, NULL);
+	uint64_t next;
+
+	for (int i = 0; i < 3; i++) {
+		new_sub(i, NULL);
+		ck_assert_int_eq(sse_hub_subscribe(h, ss[i], NULL, 0, NULL), 0);
+	}
+	ck_assert_int_eq(sse_hub_tick(h, 999, &next), 0);
+	ck_assert_uint_eq(next, 1000);
+	ws[2].fail_after = ws[2].calls; /* its peer is gone */
+	ck_assert_int_eq(sse_hub_tick(h, 1000, &next), 0);
+	expect_output(&ws[0], ":\n:\n");
+	expect_output(&ws[1], ":\n:\n");
+	ck_assert_int_eq(drops, 1);
+	ck_assert_int_eq(drop_err[2], SSE_ERR_IO);
+	ck_assert_uint_eq(sse_hub_count(h), 2);
+	sse_hub_free(h);
+	free_subs(3);
+}
+END_TEST
+
+START_TEST(test_hub_drop_callback_may_free_streams)
+{
+	/* Every other subscriber fails during one pass and is freed in
+	 * on_drop; the rest still get the event. */
+	struct sse_hub *h = new_hub(8, 4096, NULL);
+
+	for (int i = 0; i < SUBS; i++) {
+		new_sub(i, NULL);
+		ck_assert_int_eq(sse_hub_subscribe(h, ss[i], NULL, 0, NULL), 0);
+		if (i % 2)
+			ws[i].fail_after = ws[i].calls;
+	}
+	free_on_drop = 1;
+	publish(h, "z");
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	ck_assert_int_eq(drops, SUBS / 2);
+	ck_assert_uint_eq(sse_hub_count(h), SUBS / 2);
+	for (int i = 0; i < SUBS; i += 2)
+		expect_output(&ws[i], ":\nid: 1\ndata: z\n\n");
+	sse_hub_free(h);
+	free_subs(SUBS); /* the freed ones are NULL */
+}
+END_TEST
+
+START_TEST(test_hub_unsubscribe_and_free)
+{
+	struct sse_hub *h = new_hub(8, 4096, NULL);
+
+	for (int i = 0; i < 4; i++) {
+		new_sub(i, NULL);
+		ck_assert_int_eq(sse_hub_subscribe(h, ss[i], NULL, 0, NULL), 0);
+	}
+	ck_assert_int_eq(sse_hub_subscribe(h, ss[0], NULL, 0, NULL), SSE_ERR_INVALID);
+	sse_hub_unsubscribe(h, ss[1]);
+	sse_stream_free(ss[2]); /* freeing a subscriber detaches it */
+	ss[2] = NULL;
+	ck_assert_uint_eq(sse_hub_count(h), 2);
+	publish(h, "q");
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	expect_output(&ws[1], ":\n");
+	expect_output(&ws[3], ":\nid: 1\ndata: q\n\n");
+	/* an unsubscribed stream can join again, resuming where it was */
+	ck_assert_int_eq(sse_hub_subscribe(h, ss[1], NULL, 0, NULL), 0);
+	sse_hub_free(h);
+	ck_assert_int_eq(sse_stream_comment(ss[0], "still usable", 12), 0);
+	free_subs(4);
+}
+END_TEST
+
+START_TEST(test_hub_nomem)
+{
+	for (long n = 1; n < 40; n++) {
+		struct test_alloc ta;
+		struct sse_hub *h = NULL;
+		struct sse_hub_config cfg = {.ring = {.max_events = 8, .max_bytes = 1024}};
+		int rc;
+
+		/* The hub's own allocations fail in turn; the stream's are libc. */
+		test_alloc_init(&ta, n);
+		drops = 0;
+		rc = sse_hub_new(&h, &cfg, on_drop, NULL, &ta.hooks);
+		if (rc == 0) {
+			new_sub(0, NULL);
+			rc = sse_hub_subscribe(h, ss[0], NULL, 0, NULL);
+			ck_assert(rc == 0 || rc == SSE_ERR_NOMEM);
+			ck_assert_uint_eq(sse_hub_count(h), rc == 0 ? 1 : 0);
+			sse_hub_free(h);
+			free_subs(1);
+		} else {
+			ck_assert_int_eq(rc, SSE_ERR_NOMEM);
+		}
+		ck_assert_int_eq(ta.live_blocks, 0);
+	}
+}
+END_TEST
+
+static Suite *hub_suite(void)
+{
+	Suite *su = suite_create("hub");
+	TCase *tc = tcase_create("hub");
+
+	tcase_add_test(tc, test_hub_every_subscriber_gets_every_event);
+	tcase_add_test(tc, test_hub_resume_and_reset);
+	tcase_add_test(tc, test_hub_publishing_allocates_nothing);
+	tcase_add_test(tc, test_hub_slow_subscriber_dropped_others_unaffected);
+	tcase_add_test(tc, test_hub_blocked_subscriber_costs_no_calls);
+	tcase_add_test(tc, test_hub_backlog_bound_drops);
+	tcase_add_test(tc, test_hub_dropped_client_resumes_without_loss);
+	tcase_add_test(tc, test_hub_heartbeats_from_one_tick);
+	tcase_add_test(tc, test_hub_drop_callback_may_free_streams);
+	tcase_add_test(tc, test_hub_unsubscribe_and_free);
+	tcase_add_test(tc, test_hub_nomem);
+	suite_add_tcase(su, tc);
+	return su;
+}
+
+int main(void)
+{
+	return test_run_suite(hub_suite());
+}

@@ -1,0 +1,284 @@
+/*
+ * sse-relay: what each endpoint does.
+ *
+ *   GET  /                   the page (relay-page.c)
+ *   GET  /events             a subscriber: the events after its
+ *                            Last-Event-ID (or the reset event), then live
+ *   POST /publish[?event=T]  the body is one event's data: 202 and its id
+ *
+ * This is where the relay uses libsse: one replay ring holds every
+ * published event, encoded once; each subscriber is a stream that
+ * follows the ring with a cursor, so publishing copies nothing per
+ * subscriber and replay and live delivery are the same walk.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#define _GNU_SOURCE
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "relay.h"
+
+/* ---- GET / */
+
+static void serve_page(struct conn *c, const struct sse_http_request *req, const char *query,
+		       size_t query_len)
+{
+	(void)req, (void)query, (void)query_len;
+	conn_reply(c, 200, NULL, "text/html; charset=utf-8", relay_page, relay_page_len);
+}
+
+/* ---- GET /events */
+
+/* A follower's backlog (the ring's frames it has yet to write) counts
+ * against its queue limit, checked before each write. The limit must
+ * therefore hold the largest backlog the ring can owe: otherwise a client
+ * resuming from far back, or any event larger than the limit, would fail
+ * a healthy subscriber before a byte is written. A client that stopped
+ * reading is then caught when the ring drops a frame it still owes
+ * (SSE_ERR_GAP). Following copies no frame, so the limit is a bound on
+ * lag, not on memory: the ring is the only copy. */
+static size_t queue_limit(const struct relay_options *o)
+{
+	return o->replay_bytes > RELAY_QUEUE_LIMIT ? o->replay_bytes : RELAY_QUEUE_LIMIT;
+}
+
+/* A stream on the connection's socket. libsse's socket adapters take a
+ * pointer to the descriptor as their user pointer; the writev one sends
+ * everything pending (our own bytes and the ring's frames) in one call. */
+static int stream_open(struct relay *r, int *fd, struct sse_stream **out)
+{
+	static const struct sse_callbacks cb = {.write = sse_socket_write};
+	const struct relay_options *o = &r->opt;
+	struct sse_stream *s;
+	int rc = sse_stream_new(&s, &cb, fd, NULL);
+
+	if (rc < 0)
+		return rc;
+	rc = sse_stream_set_writev(s, sse_socket_writev);
+	if (rc == 0)
+		rc = sse_stream_set_queue_limit(s, queue_limit(o));
+	/* A tenth of jitter: subscribers that came together beat apart. */
+	if (rc == 0)
+		rc = sse_stream_set_heartbeat(s, o->heartbeat_ms, o->heartbeat_ms / 10);
+	if (rc == 0 && o->retry_ms != SSE_RETRY_NONE)
+		rc = sse_stream_set_retry(s, o->retry_ms);
+	if (rc == 0)
+		rc = sse_timers_add(r->timers, s);
+	if (rc < 0) {
+		sse_stream_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+/* Where the client resumes: after its Last-Event-ID if the ring still
+ * has what followed it, else at the live end. In the second case, when
+ * it did have an id (too old, or from before a restart), it missed
+ * events: sse_replay_resume() writes the ring's reset event, with the
+ * newest id, so that the client reloads its state and resumes from there
+ * next time. Its cursor is then the live end: it pumps nothing. */
+static int resume_cursor(struct relay *r, struct sse_stream *s, const char *id, size_t len,
+			 uint64_t *cursor)
+{
+	int st = sse_replay_seek(r->ring, id, len, cursor);
+
+	if (st == SSE_REPLAY_GAP || st == SSE_REPLAY_UNKNOWN)
+		return sse_replay_resume(r->ring, s, id, len, cursor, NULL);
+	return st < 0 ? st : 0;
+}
+
+/* The response head goes through the stream, not around it: queued as
+ * one unit ahead of all else, it leaves first even when the socket takes
+ * only part of it. Then the opening bytes (retry, or an empty comment)
+ * that make proxies pass the head on, then the stream follows the ring. */
+static int stream_begin(struct relay *r, struct sse_stream *s, const char *id, size_t id_len)
+{
+	static const struct sse_http_options defaults;
+	char head[512];
+	size_t head_len = 0;
+	uint64_t cursor = 0;
+	int rc = sse_http_response_head(&defaults, head, sizeof(head), &head_len);
+
+	if (rc == 0)
+		rc = sse_stream_send_raw(s, head, head_len);
+	if (rc == 0)
+		rc = sse_stream_start(s, r->now);
+	if (rc == 0)
+		rc = resume_cursor(r, s, id, id_len, &cursor);
+	if (rc == 0)
+		rc = sse_stream_follow(s, r->ring, cursor);
+	if (rc == 0)
+		rc = sse_stream_flush(s);
+	return rc == SSE_ERR_WOULDBLOCK ? 0 : rc;
+}
+
+static void serve_events(struct conn *c, const struct sse_http_request *req, const char *query,
+			 size_t query_len)
+{
+	struct relay *r = c->relay;
+	char id[RELAY_HEAD_MAX]; /* never longer than the head it came in */
+	size_t id_len = 0;
+	struct sse_stream *s = NULL;
+	int rc;
+
+	(void)query, (void)query_len; /* sse_http_last_event_id() reads it */
+	rc = sse_http_last_event_id(req, id, sizeof(id), &id_len);
+	if (rc < 0) {
+		conn_reply_status(c, 400, NULL); /* a malformed %-escape */
+		return;
+	}
+	if (rc == 0)
+		id_len = 0; /* a first connection: live events only */
+	if (stream_open(r, &c->fd, &s) < 0) {
+		conn_reply_status(c, 503, NULL);
+		return;
+	}
+	rc = stream_begin(r, s, id, id_len);
+	if (rc < 0) {
+		if (rc == SSE_ERR_GAP || rc == SSE_ERR_QUEUE_FULL)
+			fprintf(stderr, "sse-relay: cannot resume a subscriber: %s\n",
+				sse_strerror(rc));
+		sse_stream_free(s);
+		conn_close(c); /* bytes may have gone out: no other answer fits */
+		return;
+	}
+	conn_subscribe(c, s);
+}
+
+/* ---- POST /publish */
+
+static int publish_status(int err)
+{
+	switch (err) {
+	case SSE_ERR_UTF8:           /* data or type is not UTF-8 */
+	case SSE_ERR_TYPE_LINEBREAK: /* checked before, but the encoder has the last word */
+		return 400;
+	case SSE_ERR_TOO_LARGE:      /* the frame alone is larger than the ring */
+		return 413;
+	default:
+		return 500;
+	}
+}
+
+/* Ids are assigned by the ring, without an epoch: the id of the event
+ * with sequence number n is "n". Subscribers are flushed once per loop
+ * turn (conn_fan_out()), for every event published in it. */
+static void publish_body(struct conn *c, const char *body, size_t len)
+{
+	struct relay *r = c->relay;
+	struct sse_event ev = {
+		.type = c->event_type,
+		.type_len = c->event_type_len,
+		.data = body,
+		.data_len = len,
+		.retry = SSE_RETRY_NONE,
+	};
+	char id[32];
+	uint64_t seq = 0;
+	int n, rc = sse_replay_publish(r->ring, &ev, r->now, &seq);
+
+	if (rc < 0) {
+		if (publish_status(rc) == 500)
+			fprintf(stderr, "sse-relay: publish: %s\n", sse_strerror(rc));
+		conn_reply_status(c, publish_status(rc), NULL);
+		return;
+	}
+	r->published = true;
+	n = snprintf(id, sizeof(id), "%" PRIu64 "\n", seq);
+	conn_reply_text(c, 202, id, (size_t)n);
+}
+
+/* The event type from ?event=NAME, decoded in place in the head buffer
+ * (decoding never lengthens it). Absent or empty: a plain "message". A
+ * CR or LF would end the field early, so it is refused, before the body
+ * is read. */
+static bool take_event_type(struct conn *c, const char *query, size_t query_len)
+{
+	size_t off, len;
+	char *value;
+
+	if (http_query_param(query, query_len, "event", &off, &len) == 0)
+		return true;
+	value = c->head + (query - c->head) + off;
+	if (http_form_decode(value, len, &len) < 0 || memchr(value, '\r', len) != NULL ||
+	    memchr(value, '\n', len) != NULL)
+		return false;
+	c->event_type = len > 0 ? value : NULL;
+	c->event_type_len = len;
+	return true;
+}
+
+static void serve_publish(struct conn *c, const struct sse_http_request *req,
+			  const char *query, size_t query_len)
+{
+	const char *token = c->relay->opt.token;
+	size_t len = 0;
+
+	if (token != NULL && !http_bearer_matches(req, token)) {
+		conn_reply_status(c, 401, "WWW-Authenticate: Bearer\r\n");
+		return;
+	}
+	/* Bodies are framed by Content-Length only: not chunked. */
+	if (sse_http_find_header(req, "Transfer-Encoding") != NULL) {
+		conn_reply_status(c, 501, NULL);
+		return;
+	}
+	switch (http_content_length(req, RELAY_BODY_MAX, &len)) {
+	case HTTP_LENGTH_NONE:
+		conn_reply_status(c, 411, NULL);
+		return;
+	case HTTP_LENGTH_BAD:
+		conn_reply_status(c, 400, NULL);
+		return;
+	case HTTP_LENGTH_TOO_LARGE:
+		conn_reply_status(c, 413, NULL);
+		return;
+	case HTTP_LENGTH_OK:
+		break;
+	}
+	if (!take_event_type(c, query, query_len)) {
+		conn_reply_status(c, 400, NULL);
+		return;
+	}
+	conn_read_body(c, len, http_expects_continue(req), publish_body);
+}
+
+/* ---- routing */
+
+typedef void (*route_fn)(struct conn *c, const struct sse_http_request *req, const char *query,
+			 size_t query_len);
+
+static const struct route {
+	const char *path;
+	const char *method;
+	const char *allow; /* the header a 405 answer carries */
+	route_fn serve;
+} routes[] = {
+	{"/", "GET", "Allow: GET\r\n", serve_page},
+	{"/events", "GET", "Allow: GET\r\n", serve_events},
+	{"/publish", "POST", "Allow: POST\r\n", serve_publish},
+};
+
+void route_request(struct conn *c, const struct sse_http_request *req)
+{
+	const char *path, *query;
+	size_t path_len, query_len;
+
+	http_split_target(req, &path, &path_len, &query, &query_len);
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct route *rt = &routes[i];
+
+		if (!http_span_is(path, path_len, rt->path))
+			continue;
+		if (http_span_is(req->method, req->method_len, rt->method))
+			rt->serve(c, req, query, query_len);
+		else
+			conn_reply_status(c, 405, rt->allow);
+		return;
+	}
+	conn_reply_status(c, 404, NULL);
+}

@@ -521,15 +521,14 @@ static void close_subscriber(struct conn *c, int err)
 	conn_close(c);
 }
 
+/* The socket has room again, or the relay is stopping: write what the
+ * stream owes. A failure has dropped it from the hub already, which
+ * called conn_subscriber_dropped(). */
 static void flush_subscriber(struct conn *c)
 {
-	int rc = sse_stream_flush(c->stream);
+	int rc = sse_hub_writable(c->relay->hub, c->stream);
 
-	if (rc == SSE_ERR_WOULDBLOCK)
-		return; /* the rest goes when the socket has room */
-	if (rc != 0)
-		close_subscriber(c, rc);
-	else if (c->relay->stopping)
+	if (rc == 0 && c->relay->stopping)
 		conn_close(c); /* drained, and nothing more will come */
 }
 
@@ -542,32 +541,21 @@ void conn_subscribe(struct conn *c, struct sse_stream *s)
 	discard_input(c); /* an end of input that came with the request raises no new edge */
 }
 
-/* The ring grew: every subscriber writes the new frames. This runs once
- * per loop turn, so events published in the same turn leave together, in
- * one writev per subscriber. */
-void conn_fan_out(struct relay *r)
+/* A stream's user pointer is its connection's descriptor (the socket
+ * adapters want that), so the connection is the struct around it. */
+static struct conn *conn_of_stream(struct sse_stream *s)
 {
-	struct conn *c, *next;
+	int *fd = sse_stream_user(s);
 
-	for (c = r->subscribers.head; c != NULL; c = next) {
-		next = c->next;
-		flush_subscriber(c);
-	}
+	return (struct conn *)(void *)((char *)fd - offsetof(struct conn, fd));
 }
 
-/* sse_timers_run() could not send a heartbeat: the peer is gone. libsse
- * hands us the stream, not our connection, so we look for it; that is
- * O(subscribers), but rare, since epoll usually reports the peer first. */
-void conn_stream_failed(struct sse_stream *s, int err, void *user)
+/* The hub dropped a subscriber: it fell behind (its client stopped
+ * reading), its heartbeat found the peer gone, or its socket failed. */
+void conn_subscriber_dropped(struct sse_stream *s, int err, void *user)
 {
-	struct relay *r = user;
-
-	for (struct conn *c = r->subscribers.head; c != NULL; c = c->next) {
-		if (c->stream == s) {
-			close_subscriber(c, err);
-			return;
-		}
-	}
+	(void)user;
+	close_subscriber(conn_of_stream(s), err);
 }
 
 /* ---- events, timeouts, shutdown */

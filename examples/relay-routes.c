@@ -6,8 +6,8 @@
  *                            Last-Event-ID (or the reset event), then live
  *   POST /publish[?event=T]  the body is one event's data: 202 and its id
  *
- * This is where the relay uses libsse: one replay ring holds every
- * published event, encoded once; each subscriber is a stream that
+ * This is where the relay uses libsse: one hub, whose replay ring holds
+ * every published event, encoded once; each subscriber is a stream that
  * follows the ring with a cursor, so publishing copies nothing per
  * subscriber and replay and live delivery are the same walk.
  *
@@ -32,41 +32,22 @@ static void serve_page(struct conn *c, const struct sse_http_request *req, const
 
 /* ---- GET /events */
 
-/* A follower's backlog (the ring's frames it has yet to write) counts
- * against its queue limit, checked before each write. The limit must
- * therefore hold the largest backlog the ring can owe: otherwise a client
- * resuming from far back, or any event larger than the limit, would fail
- * a healthy subscriber before a byte is written. A client that stopped
- * reading is then caught when the ring drops a frame it still owes
- * (SSE_ERR_GAP). Following copies no frame, so the limit is a bound on
- * lag, not on memory: the ring is the only copy. */
-static size_t queue_limit(const struct relay_options *o)
-{
-	return o->replay_bytes > RELAY_QUEUE_LIMIT ? o->replay_bytes : RELAY_QUEUE_LIMIT;
-}
-
 /* A stream on the connection's socket. libsse's socket adapters take a
- * pointer to the descriptor as their user pointer; the writev one sends
- * everything pending (our own bytes and the ring's frames) in one call. */
+ * pointer to the descriptor as their user pointer (and the relay finds
+ * the connection from it: see conn_of_stream()); the writev one sends
+ * everything owed (our own bytes and the ring's frames) in one call. The
+ * hub sets its heartbeat and backlog bound when it subscribes it. */
 static int stream_open(struct relay *r, int *fd, struct sse_stream **out)
 {
 	static const struct sse_callbacks cb = {.write = sse_socket_write};
-	const struct relay_options *o = &r->opt;
 	struct sse_stream *s;
 	int rc = sse_stream_new(&s, &cb, fd, NULL);
 
 	if (rc < 0)
 		return rc;
 	rc = sse_stream_set_writev(s, sse_socket_writev);
-	if (rc == 0)
-		rc = sse_stream_set_queue_limit(s, queue_limit(o));
-	/* A tenth of jitter: subscribers that came together beat apart. */
-	if (rc == 0)
-		rc = sse_stream_set_heartbeat(s, o->heartbeat_ms, o->heartbeat_ms / 10);
-	if (rc == 0 && o->retry_ms != SSE_RETRY_NONE)
-		rc = sse_stream_set_retry(s, o->retry_ms);
-	if (rc == 0)
-		rc = sse_timers_add(r->timers, s);
+	if (rc == 0 && r->opt.retry_ms != SSE_RETRY_NONE)
+		rc = sse_stream_set_retry(s, r->opt.retry_ms);
 	if (rc < 0) {
 		sse_stream_free(s);
 		return rc;
@@ -75,44 +56,22 @@ static int stream_open(struct relay *r, int *fd, struct sse_stream **out)
 	return 0;
 }
 
-/* Where the client resumes: after its Last-Event-ID if the ring still
- * has what followed it, else at the live end. In the second case, when
- * it did have an id (too old, or from before a restart), it missed
- * events: sse_replay_resume() writes the ring's reset event, with the
- * newest id, so that the client reloads its state and resumes from there
- * next time. Its cursor is then the live end: it pumps nothing. */
-static int resume_cursor(struct relay *r, struct sse_stream *s, const char *id, size_t len,
-			 uint64_t *cursor)
-{
-	int st = sse_replay_seek(r->ring, id, len, cursor);
-
-	if (st == SSE_REPLAY_GAP || st == SSE_REPLAY_UNKNOWN)
-		return sse_replay_resume(r->ring, s, id, len, cursor, NULL);
-	return st < 0 ? st : 0;
-}
-
 /* The response head goes through the stream, not around it: queued as
  * one unit ahead of all else, it leaves first even when the socket takes
- * only part of it. Then the opening bytes (retry, or an empty comment)
- * that make proxies pass the head on, then the stream follows the ring. */
+ * only part of it. Then the hub writes the opening bytes (retry, or an
+ * empty comment, which make proxies pass the head on), the reset event
+ * if the client's Last-Event-ID is lost, and the events after it. */
 static int stream_begin(struct relay *r, struct sse_stream *s, const char *id, size_t id_len)
 {
 	static const struct sse_http_options defaults;
 	char head[512];
 	size_t head_len = 0;
-	uint64_t cursor = 0;
 	int rc = sse_http_response_head(&defaults, head, sizeof(head), &head_len);
 
 	if (rc == 0)
 		rc = sse_stream_send_raw(s, head, head_len);
 	if (rc == 0)
-		rc = sse_stream_start(s, r->now);
-	if (rc == 0)
-		rc = resume_cursor(r, s, id, id_len, &cursor);
-	if (rc == 0)
-		rc = sse_stream_follow(s, r->ring, cursor);
-	if (rc == 0)
-		rc = sse_stream_flush(s);
+		rc = sse_hub_subscribe(r->hub, s, id, id_len, NULL);
 	return rc == SSE_ERR_WOULDBLOCK ? 0 : rc;
 }
 
@@ -166,7 +125,7 @@ static int publish_status(int err)
 
 /* Ids are assigned by the ring, without an epoch: the id of the event
  * with sequence number n is "n". Subscribers are flushed once per loop
- * turn (conn_fan_out()), for every event published in it. */
+ * turn (sse_hub_flush()), for every event published in it. */
 static void publish_body(struct conn *c, const char *body, size_t len)
 {
 	struct relay *r = c->relay;
@@ -179,7 +138,7 @@ static void publish_body(struct conn *c, const char *body, size_t len)
 	};
 	char id[32];
 	uint64_t seq = 0;
-	int n, rc = sse_replay_publish(r->ring, &ev, r->now, &seq);
+	int n, rc = sse_hub_publish(r->hub, &ev, r->now, &seq);
 
 	if (rc < 0) {
 		if (publish_status(rc) == 500)

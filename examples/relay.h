@@ -108,8 +108,7 @@ struct relay {
 	int listen_fd;  /* -1 once we stop accepting */
 	int signal_fd;
 	int spare_fd;   /* held in reserve for running out of descriptors */
-	struct sse_replay *ring;
-	struct sse_timers *timers;
+	struct sse_hub *hub;  /* the ring every event is encoded into once, its subscribers */
 	/* Each connection is on exactly one list, by its state. The two
 	 * timed lists each have one timeout for all, so appending keeps them
 	 * sorted by deadline and expiring costs O(expired). */
@@ -118,7 +117,7 @@ struct relay {
 	struct conn_list subscribers;
 	struct conn_list closed;
 	uint64_t now;                 /* monotonic ms, read once per loop turn */
-	bool published;               /* the ring grew since subscribers were flushed */
+	bool published;               /* events came since the hub's last fan-out */
 	bool stop_requested;          /* a signal came; acted on between events */
 	bool stopping;                /* no longer accepting; draining subscribers */
 	uint64_t stop_deadline;
@@ -127,14 +126,13 @@ struct relay {
 /* relay-conn.c: the event loop's side. */
 void conn_accept_all(struct relay *r);
 void conn_on_event(struct conn *c, uint32_t events);
-void conn_fan_out(struct relay *r);
 void conn_expire(struct relay *r);
 uint64_t conn_next_deadline(const struct relay *r);
 size_t conn_count(const struct relay *r);
 void conn_stop_all(struct relay *r);
 void conn_close_all(struct relay *r);
 void conn_reap(struct relay *r);
-void conn_stream_failed(struct sse_stream *s, int err, void *user);
+void conn_subscriber_dropped(struct sse_stream *s, int err, void *user);
 
 /* relay-conn.c: what a route may do with the connection it serves. */
 void conn_reply(struct conn *c, int status, const char *extra_headers, const char *content_type,

@@ -271,10 +271,12 @@ static int open_signals(void)
 	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
-/* The ring every event is published to, encoded once: strict UTF-8 (a
+/* The hub: its ring holds every event, encoded once: strict UTF-8 (a
  * publish that is not is refused), ids assigned by the ring, and the
- * reset event for clients whose Last-Event-ID it no longer holds. */
-static int open_ring(struct relay *r)
+ * reset event for clients whose Last-Event-ID it no longer holds. Its
+ * subscribers follow the ring; it sends their heartbeats and drops the
+ * slow ones (conn_subscriber_dropped()). */
+static int open_hub(struct relay *r)
 {
 	static const char data[] = "{\"reason\":\"missed events\"}";
 	const struct sse_event reset = {
@@ -284,14 +286,21 @@ static int open_ring(struct relay *r)
 		.data_len = sizeof(data) - 1,
 		.retry = SSE_RETRY_NONE,
 	};
-	const struct sse_replay_config cfg = {
-		.max_events = r->opt.replay_events,
-		.max_bytes = r->opt.replay_bytes,
-		.flags = SSE_ENCODE_STRICT_UTF8,
-		.reset_event = &reset,
+	const struct sse_hub_config cfg = {
+		.ring = {
+			.max_events = r->opt.replay_events,
+			.max_bytes = r->opt.replay_bytes,
+			.flags = SSE_ENCODE_STRICT_UTF8,
+			.reset_event = &reset,
+		},
+		.max_backlog = RELAY_QUEUE_LIMIT,
+		.heartbeat_ms = r->opt.heartbeat_ms,
+		/* A tenth of jitter: subscribers that came together beat apart. */
+		.heartbeat_jitter_ms = r->opt.heartbeat_ms / 10,
+		.no_heartbeat = r->opt.heartbeat_ms == 0,
 	};
 
-	return sse_replay_new(&r->ring, &cfg, NULL);
+	return sse_hub_new(&r->hub, &cfg, conn_subscriber_dropped, r, NULL);
 }
 
 static int watch(struct relay *r, int fd, void *ptr)
@@ -312,8 +321,7 @@ static void relay_free(struct relay *r)
 {
 	conn_close_all(r);
 	conn_reap(r);
-	sse_timers_free(r->timers);
-	sse_replay_free(r->ring);
+	sse_hub_free(r->hub);
 	close_fd(&r->listen_fd);
 	close_fd(&r->signal_fd);
 	close_fd(&r->spare_fd);
@@ -336,9 +344,7 @@ static int relay_init(struct relay *r)
 		fprintf(stderr, "sse-relay: setup: %s\n", strerror(errno));
 		return -1;
 	}
-	rc = open_ring(r);
-	if (rc == 0)
-		rc = sse_timers_new(&r->timers, conn_stream_failed, r, NULL);
+	rc = open_hub(r);
 	if (rc < 0) {
 		fprintf(stderr, "sse-relay: setup: %s\n", sse_strerror(rc));
 		return -1;
@@ -388,7 +394,7 @@ static int wait_timeout(struct relay *r)
 
 	/* Run again after this turn's work: streams that joined have
 	 * deadlines the first run did not know. Nothing is due twice. */
-	sse_timers_run(r->timers, r->now, &next, NULL);
+	sse_hub_tick(r->hub, r->now, &next);
 	if (other < next)
 		next = other;
 	if (r->stopping && r->stop_deadline < next)
@@ -411,12 +417,12 @@ static int run(struct relay *r)
 	for (;;) {
 		r->now = now_ms();
 		/* First, so that streams see this turn's time before we use them. */
-		sse_timers_run(r->timers, r->now, NULL, NULL);
+		sse_hub_tick(r->hub, r->now, NULL);
 		for (int i = 0; i < n; i++)
 			dispatch(r, &events[i]);
 		if (r->published) {
 			r->published = false;
-			conn_fan_out(r);
+			sse_hub_flush(r->hub); /* drops go to conn_subscriber_dropped() */
 		}
 		if (r->stop_requested && !r->stopping)
 			begin_stop(r);

@@ -658,7 +658,8 @@ struct sse_hub_config {
 	struct sse_replay_config ring; /**< The ring's bounds, ids and reset event. */
 	size_t max_backlog;    /**< Unsent bytes a subscriber may owe (0: 256 KiB). */
 	uint64_t heartbeat_ms; /**< 0: SSE_HEARTBEAT_DEFAULT_MS. */
-	uint64_t heartbeat_jitter_ms;
+	uint64_t heartbeat_jitter_ms; /**< Below the interval. */
+	int no_heartbeat;      /**< 1: subscribers send no heartbeats. */
 };
 
 /** A subscriber left the hub: err is SSE_ERR_GAP or SSE_ERR_QUEUE_FULL for

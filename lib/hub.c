@@ -36,6 +36,8 @@ static int hub_init(struct sse_hub *h, const struct sse_hub_config *cfg)
 	h->jitter_ms = cfg->heartbeat_jitter_ms;
 	if (rc == 0 && h->jitter_ms >= h->heartbeat_ms)
 		rc = SSE_ERR_INVALID;
+	if (cfg->no_heartbeat)
+		h->heartbeat_ms = h->jitter_ms = 0; /* sse_stream_set_heartbeat: off */
 	return rc;
 }
 

@@ -2,8 +2,11 @@
  * The encoder: an event or a comment to text/event-stream bytes, exactly as
  * the WHATWG standard's parser reads them. No allocation, no I/O.
  *
- * The data loop is the hot path. It copies each line while it looks for the
- * line's end, so a payload is read once; sizing alone scans without copying.
+ * The data loop is the hot path. It copies the payload in 64-byte blocks
+ * while it scans them, taking every line break of a block from the block's
+ * mask, so a payload is read once; line by line, with exact room checks,
+ * only near the ends of the input and of the room. Sizing alone scans
+ * without copying.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -30,12 +33,13 @@ struct line_field {
 static const struct line_field data_field = {"\ndata: ", 6};
 static const struct line_field comment_field = {"\n: ", 2};
 
-/* The block loop's output per 64-byte block: 64 bytes, plus a prefix per
- * break (it adds at most brk_len bytes: "\ndata: " for one LF), plus stores
- * that run 65 + 64 bytes past a block's start (see put_blocks). */
+/* Room the block loop wants before a block: each of up to 64 breaks adds
+ * at most 6 bytes ("\ndata: " for one LF), and a break's stores reach 64
+ * bytes past the block's end (see put_blocks). */
 #define BLOCK_ROOM (64 * 6 + 192)
-/* Input the block loop leaves alone: a break's next line is loaded as 64
- * bytes from up to 65 bytes into a block, and must not be read past end. */
+/* Input the block loop leaves to the line loop: the line after a break is
+ * loaded as 64 bytes from up to 64 bytes into the block, and the byte after
+ * the block is looked at, so 129 bytes must be left to read. */
 #define BLOCK_TAIL 128
 /* How far ahead of its stores the block loop fetches output lines. */
 #define BLOCK_PREFETCH 512
@@ -149,11 +153,57 @@ static ALWAYS_INLINE size_t put_break(char **q, const char *p, const char *brk, 
 	return blen;
 }
 
+/* Every break of the block at p (mask m); 0, or 1 when a CRLF crosses the
+ * block's end: then *q is its CR's place and the caller takes it. */
+static ALWAYS_INLINE int put_breaks(char **q, const char *p, uint64_t m, uint64_t pre,
+				    size_t brk_len, int avx2)
+{
+	do {
+		const char *brk = p + __builtin_ctzll(m);
+		size_t blen;
+
+		if (m == (uint64_t)1 << 63 && brk[0] == '\r' && brk[1] == '\n') {
+			*q += 63;
+			return 1;
+		}
+		blen = put_break(q, p, brk, pre, brk_len, avx2);
+		m &= m - 1;
+		m &= m - (blen - 1); /* the LF of a CRLF */
+	} while (m);
+	return 0;
+}
+
+/*
+ * The common block: its breaks are all LF, each followed by a line that is
+ * not empty (c64 is the byte after the block), so every one is the same:
+ * put_lfs handles it with no look at any byte, which halves the cost of a
+ * break (the loads of put_break feed the next store's address).
+ */
+static ALWAYS_INLINE int lf_only(struct sse__masks64 mk, char c64)
+{
+	return mk.cr == 0 && (mk.brk & (mk.brk >> 1)) == 0 && !((mk.brk >> 63) && is_break(c64));
+}
+
+/* put_break for the LF-only block: the prefix with its space in place of
+ * the LF, and the rest stored again behind it. */
+static ALWAYS_INLINE void put_lfs(char **q, const char *p, uint64_t m, uint64_t pre,
+				  size_t brk_len, int avx2)
+{
+	do {
+		unsigned k = (unsigned)__builtin_ctzll(m);
+
+		memcpy(*q + k, &pre, 8);
+		*q += brk_len;
+		sse__move64(*q + k + 1, p + k + 1, avx2);
+		m &= m - 1;
+	} while (m);
+}
+
 /*
  * The bulk of put_lines: 64 bytes of input a step, each block loaded and
  * scanned once however many lines it holds; every break in it is taken
- * from its mask (put_break). p moves by 64 whatever the data, so no load
- * waits for the previous block's scan.
+ * from its mask. p moves by 64 whatever the data, so no load waits for the
+ * previous block's scan.
  *
  * q is where p's byte goes were there no break in the block; a break moves
  * it by the bytes it adds (its prefix less its one or two bytes). Stores
@@ -175,25 +225,21 @@ static ALWAYS_INLINE const char *put_blocks(char **dst, const char *dst_end,
 
 	memcpy(&pre, f->text, 8);
 	while (end - p > BLOCK_TAIL && dst_end - q >= BLOCK_ROOM) {
-		uint64_t m;
+		struct sse__masks64 mk;
 
 		/* Stores that straddle cache lines cost far more when the
 		 * lines are not in L1 yet: fetch them ahead (within room). */
 		__builtin_prefetch(q + BLOCK_PREFETCH, 1);
-		m = sse__copy64(q, p, avx2);
-		while (m) {
-			const char *brk = p + __builtin_ctzll(m);
-			size_t blen;
-
-			if (brk[0] == '\r' && brk - p == 63 && brk[1] == '\n') {
+		mk = sse__copy64(q, p, avx2);
+		if (mk.brk) {
+			if (lf_only(mk, p[64])) {
+				put_lfs(&q, p, mk.brk, pre, brk_len, avx2);
+			} else if (put_breaks(&q, p, mk.brk, pre, brk_len, avx2)) {
 				/* A CRLF across the block's end: the caller
 				 * takes it, so p keeps its fixed stride. */
-				*dst = q + (brk - p);
-				return brk;
+				*dst = q;
+				return p + 63;
 			}
-			blen = put_break(&q, p, brk, pre, brk_len, avx2);
-			m &= m - 1;
-			m &= m - (blen - 1); /* the LF of a CRLF */
 		}
 		p += 64;
 		q += 64;
@@ -394,8 +440,12 @@ static void put_head(char **dst, const struct sse_event *ev, const char *digits,
 		put_field(dst, "id: ", 4, ev->id, ev->id_len);
 	if (ev->type)
 		put_field(dst, "event: ", 7, ev->type, ev->type_len);
-	if (retry_len)
-		put_field(dst, "retry: ", 7, digits, retry_len);
+	if (retry_len) { /* never empty: at least one digit */
+		memcpy(*dst, "retry: ", 7);
+		memcpy(*dst + 7, digits, retry_len);
+		(*dst)[7 + retry_len] = '\n';
+		*dst += 8 + retry_len;
+	}
 }
 
 int sse_encode_size(const struct sse_event *ev, unsigned flags, size_t *size)

@@ -31,6 +31,12 @@
 /* First CR or LF in [p, end), or end. */
 const char *sse__find_break(const char *p, const char *end);
 
+/* What the block loop learns of 64 bytes: bit i for byte i. */
+struct sse__masks64 {
+	uint64_t brk; /* CR or LF */
+	uint64_t cr;  /* CR */
+};
+
 #if SSE__HAVE_AVX2
 /* Nonzero when this CPU runs AVX2 code. Inline: the encoder asks once per
  * call, and a call into another file costs more than the test itself. */
@@ -51,16 +57,25 @@ SSE__TARGET_AVX2 static inline uint32_t sse__break_mask32(__m256i v)
 	return (uint32_t)_mm256_movemask_epi8(sse__break_hits256(v));
 }
 
-/* Copy the 64 bytes at src to dst; return their CR/LF mask (bit i: src[i]).
- * One call per block of the encoder's block loop. */
-SSE__TARGET_AVX2 static inline uint64_t sse__copy64_avx2(char *dst, const char *src)
+/* Copy the 64 bytes at src to dst; return their masks. Callers look at
+ * the CR mask only for blocks that hold a break, and the compiler moves
+ * its computation there. */
+SSE__TARGET_AVX2 static inline struct sse__masks64 sse__copy64_avx2(char *dst, const char *src)
 {
 	__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)src);
 	__m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(src + 32));
+	__m256i cr = _mm256_set1_epi8('\r'), lf = _mm256_set1_epi8('\n');
+	__m256i cra = _mm256_cmpeq_epi8(a, cr), crb = _mm256_cmpeq_epi8(b, cr);
+	struct sse__masks64 mk;
 
 	_mm256_storeu_si256((__m256i *)(void *)dst, a);
 	_mm256_storeu_si256((__m256i *)(void *)(dst + 32), b);
-	return sse__break_mask32(a) | (uint64_t)sse__break_mask32(b) << 32;
+	mk.brk = (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(cra, _mm256_cmpeq_epi8(a, lf))) |
+		 (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_or_si256(crb, _mm256_cmpeq_epi8(b, lf)))
+			 << 32;
+	mk.cr = (uint32_t)_mm256_movemask_epi8(cra) |
+		(uint64_t)(uint32_t)_mm256_movemask_epi8(crb) << 32;
+	return mk;
 }
 
 /* Copy the 64 bytes at src to dst, unscanned. */
@@ -121,25 +136,50 @@ static inline unsigned sse__break_mask16(__m128i v)
 	return (unsigned)_mm_movemask_epi8(hit);
 }
 
-/* sse__copy64_avx2 with SSE2 only: four 16-byte vectors. */
-static inline uint64_t sse__copy64_sse2(char *dst, const char *src)
+/* sse__copy64_avx2 with SSE2 only: four 16-byte vectors, written out
+ * (a loop would shift by a variable and keep the CR mask in it). */
+static inline uint64_t sse__mask64(__m128i a, __m128i b, __m128i c, __m128i d)
 {
-	uint64_t m = 0;
+	return (uint64_t)(unsigned)_mm_movemask_epi8(a) |
+	       (uint64_t)(unsigned)_mm_movemask_epi8(b) << 16 |
+	       (uint64_t)(unsigned)_mm_movemask_epi8(c) << 32 |
+	       (uint64_t)(unsigned)_mm_movemask_epi8(d) << 48;
+}
 
-	for (int i = 0; i < 4; i++) {
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(src + 16 * i));
+static inline struct sse__masks64 sse__copy64_sse2(char *dst, const char *src)
+{
+	__m128i a = _mm_loadu_si128((const __m128i *)(const void *)src);
+	__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(src + 16));
+	__m128i c = _mm_loadu_si128((const __m128i *)(const void *)(src + 32));
+	__m128i d = _mm_loadu_si128((const __m128i *)(const void *)(src + 48));
+	__m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+	__m128i cra = _mm_cmpeq_epi8(a, cr), crb = _mm_cmpeq_epi8(b, cr);
+	__m128i crc = _mm_cmpeq_epi8(c, cr), crd = _mm_cmpeq_epi8(d, cr);
+	struct sse__masks64 mk;
 
-		_mm_storeu_si128((__m128i *)(void *)(dst + 16 * i), v);
-		m |= (uint64_t)sse__break_mask16(v) << (16 * i);
-	}
-	return m;
+	_mm_storeu_si128((__m128i *)(void *)dst, a);
+	_mm_storeu_si128((__m128i *)(void *)(dst + 16), b);
+	_mm_storeu_si128((__m128i *)(void *)(dst + 32), c);
+	_mm_storeu_si128((__m128i *)(void *)(dst + 48), d);
+	mk.brk = sse__mask64(_mm_or_si128(cra, _mm_cmpeq_epi8(a, lf)),
+			     _mm_or_si128(crb, _mm_cmpeq_epi8(b, lf)),
+			     _mm_or_si128(crc, _mm_cmpeq_epi8(c, lf)),
+			     _mm_or_si128(crd, _mm_cmpeq_epi8(d, lf)));
+	mk.cr = sse__mask64(cra, crb, crc, crd);
+	return mk;
 }
 
 static inline void sse__move64_sse2(char *dst, const char *src)
 {
-	for (int i = 0; i < 4; i++)
-		_mm_storeu_si128((__m128i *)(void *)(dst + 16 * i),
-				 _mm_loadu_si128((const __m128i *)(const void *)(src + 16 * i)));
+	__m128i a = _mm_loadu_si128((const __m128i *)(const void *)src);
+	__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(src + 16));
+	__m128i c = _mm_loadu_si128((const __m128i *)(const void *)(src + 32));
+	__m128i d = _mm_loadu_si128((const __m128i *)(const void *)(src + 48));
+
+	_mm_storeu_si128((__m128i *)(void *)dst, a);
+	_mm_storeu_si128((__m128i *)(void *)(dst + 16), b);
+	_mm_storeu_si128((__m128i *)(void *)(dst + 32), c);
+	_mm_storeu_si128((__m128i *)(void *)(dst + 48), d);
 }
 
 /* The 16-byte steps of sse__copy_line, as sse__copy_line_avx2 does them. */
@@ -177,12 +217,13 @@ static inline const char *sse__copy_line_sse2(char **dst, const char *dst_end, c
 #endif
 
 /*
- * Copy 64 bytes from src to dst; with scan, return their CR/LF mask (bit i
- * for src[i]). The block loop's primitives, for callers compiled twice,
- * plain and AVX2 (avx2 is a constant there, so one branch remains).
+ * Copy 64 bytes from src to dst: sse__copy64 also returns their masks,
+ * sse__move64 does not look. The block loop's primitives, for callers
+ * compiled twice, plain and AVX2 (avx2 is a constant there, so no branch
+ * remains).
  */
 #if SSE__HAVE_SSE2
-static ALWAYS_INLINE uint64_t sse__copy64(char *dst, const char *src, int avx2)
+static ALWAYS_INLINE struct sse__masks64 sse__copy64(char *dst, const char *src, int avx2)
 {
 #if SSE__HAVE_AVX2
 	if (avx2)

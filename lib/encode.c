@@ -16,7 +16,6 @@
 #include "scan.h"
 #include "sse-private.h"
 
-#define RETRY_DIGITS_MAX 10 /* SSE_RETRY_MAX has ten digits */
 
 /*
  * A field written once per line of text: "data:" or ":". text holds what
@@ -368,20 +367,6 @@ static int check_event(const struct sse_event *ev, unsigned flags)
 	return 0;
 }
 
-/* Decimal digits of v (0..SSE_RETRY_MAX) into out; returns their count. */
-static size_t format_retry(long v, char out[RETRY_DIGITS_MAX])
-{
-	char tmp[RETRY_DIGITS_MAX];
-	size_t n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v > 0);
-	for (size_t i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	return n;
-}
 
 /* Size of a "name: value\n" line; an empty value is written "name:\n". */
 static size_t field_size(size_t name_len, size_t value_len)
@@ -406,8 +391,8 @@ static size_t head_size(const struct sse_event *ev, size_t retry_len)
 
 static size_t event_size(const struct sse_event *ev)
 {
-	char digits[RETRY_DIGITS_MAX];
-	size_t retry_len = ev->retry != SSE_RETRY_NONE ? format_retry(ev->retry, digits) : 0;
+	char digits[SSE__U64_DIGITS];
+	size_t retry_len = ev->retry != SSE_RETRY_NONE ? sse__format_u64((uint64_t)ev->retry, 10, digits) : 0;
 	size_t total = size_add(head_size(ev, retry_len), 1); /* the blank line */
 
 	if (ev->data)
@@ -468,7 +453,7 @@ int sse_encode_size(const struct sse_event *ev, unsigned flags, size_t *size)
 /* The room test for the head is exact; the data is checked as it is copied. */
 int sse_encode(const struct sse_event *ev, unsigned flags, char *buf, size_t cap, size_t *written)
 {
-	char digits[RETRY_DIGITS_MAX];
+	char digits[SSE__U64_DIGITS];
 	size_t retry_len = 0;
 	char *dst = buf;
 	int rc;
@@ -479,7 +464,7 @@ int sse_encode(const struct sse_event *ev, unsigned flags, char *buf, size_t cap
 	if (rc)
 		return rc;
 	if (ev->retry != SSE_RETRY_NONE)
-		retry_len = format_retry(ev->retry, digits);
+		retry_len = sse__format_u64((uint64_t)ev->retry, 10, digits);
 	/* cap 0 also keeps NULL + 0 arithmetic out of the way. */
 	if (size_add(head_size(ev, retry_len), 1) > cap)
 		goto too_small;

@@ -22,8 +22,6 @@ struct piece {
 /* A string literal as a piece, in an initializer. */
 #define LIT(s) {(s), sizeof(s) - 1}
 #define MAX_PIECES 8
-/* Enough for a size_t in decimal (20 digits) or hex (16), and a retry. */
-#define DIGITS_MAX 24
 
 /* Every successful response of an event stream starts so. Cache-Control
  * no-transform keeps compressing proxies from gathering the stream. */
@@ -52,20 +50,6 @@ static int emit(const struct piece *pc, size_t n, char *buf, size_t cap, size_t 
 	return 0;
 }
 
-/* v in the given base (10 or 16, lowercase) into out; returns the length. */
-static size_t format_num(size_t v, unsigned base, char out[DIGITS_MAX])
-{
-	char tmp[DIGITS_MAX];
-	size_t n = 0;
-
-	do {
-		tmp[n++] = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v > 0);
-	for (size_t i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	return n;
-}
 
 /* A header value we write must be a valid field value (RFC 9110 §5.5):
  * no control character but HTAB, so a caller's string can never end the
@@ -171,7 +155,7 @@ int sse_http_stop(const struct sse_http_options *o, char *buf, size_t cap, size_
 int sse_http_retry_later(const struct sse_http_options *o, long retry_ms, char *buf, size_t cap,
 			 size_t *written)
 {
-	char ms[DIGITS_MAX], body_len[DIGITS_MAX];
+	char ms[SSE__U64_DIGITS], body_len[SSE__U64_DIGITS];
 	struct piece pc[MAX_PIECES + 4];
 	size_t n = 0, ms_n;
 	int rc = options(&o);
@@ -180,14 +164,14 @@ int sse_http_retry_later(const struct sse_http_options *o, long retry_ms, char *
 		return rc;
 	if (retry_ms < 0 || retry_ms > SSE_RETRY_MAX)
 		return SSE_ERR_RETRY;
-	ms_n = format_num((size_t)retry_ms, 10, ms);
+	ms_n = sse__format_u64((size_t)retry_ms, 10, ms);
 	pc[n++] = (struct piece)LIT(STREAM_HEAD);
 	n += cors_pieces(o, pc + n);
 	if (!o->http2)
 		pc[n++] = (struct piece)LIT("Connection: close\r\n");
 	pc[n++] = (struct piece)LIT("Content-Length: ");
 	/* the body: "retry: " + digits + "\n\n" */
-	pc[n++] = (struct piece){body_len, format_num(7 + ms_n + 2, 10, body_len)};
+	pc[n++] = (struct piece){body_len, sse__format_u64(7 + ms_n + 2, 10, body_len)};
 	pc[n++] = (struct piece)LIT("\r\n\r\nretry: ");
 	pc[n++] = (struct piece){ms, ms_n};
 	pc[n++] = (struct piece)LIT("\n\n");
@@ -198,8 +182,8 @@ int sse_http_retry_later(const struct sse_http_options *o, long retry_ms, char *
  * trailer section's "\r\n" (RFC 9112 §7.1). */
 int sse_http_chunk_head(size_t len, char *buf, size_t cap, size_t *written)
 {
-	char hex[DIGITS_MAX];
-	size_t n = format_num(len, 16, hex);
+	char hex[SSE__U64_DIGITS];
+	size_t n = sse__format_u64(len, 16, hex);
 	const struct piece pc[] = {{hex, n}, LIT("\r\n")};
 
 	return emit(pc, 2, buf, cap, written);

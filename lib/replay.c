@@ -23,7 +23,6 @@
 
 #include "replay.h"
 
-#define SEQ_DIGITS_MAX 20 /* UINT64_MAX has twenty digits */
 #define ID_PREFIX_LEN 4   /* "id: ", which starts every frame of a ring */
 /* Frames queued by one send while pumping: enough to amortize the write
  * per send, small enough that a walk never strays far past what fits. */
@@ -114,7 +113,7 @@ static int copy_epoch(struct sse_replay *r, const char *epoch)
 {
 	size_t len = epoch ? strlen(epoch) : 0;
 
-	r->ids_size = 2 * len + 1 + SEQ_DIGITS_MAX;
+	r->ids_size = 2 * len + 1 + SSE__U64_DIGITS;
 	r->ids = sse__alloc(&r->alloc, r->ids_size);
 	if (r->ids == NULL)
 		return SSE_ERR_NOMEM;
@@ -308,20 +307,6 @@ static void link_id(struct sse_replay *r, struct entry *e, uint64_t seq, const c
 	*head = seq;
 }
 
-/* Decimal digits of v into out (SEQ_DIGITS_MAX bytes); returns their count. */
-static size_t format_seq(uint64_t v, char *out)
-{
-	char tmp[SEQ_DIGITS_MAX];
-	size_t n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v > 0);
-	for (size_t i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	return n;
-}
 
 /* The event to encode: with ring ids, ev plus the id of the next frame. */
 static int event_to_publish(struct sse_replay *r, const struct sse_event *ev,
@@ -336,7 +321,7 @@ static int event_to_publish(struct sse_replay *r, const struct sse_event *ev,
 		return SSE_ERR_INVALID;
 	id = r->ids + r->epoch_len + 1; /* only ring ids have r->ids */
 	out->id = id;
-	out->id_len = r->epoch_len + format_seq(r->next_seq, id + r->epoch_len);
+	out->id_len = r->epoch_len + sse__format_u64(r->next_seq, 10, id + r->epoch_len);
 	return 0;
 }
 

@@ -16,34 +16,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench-common.h"
 #include "sse.h"
 
 #define RUNS 9
 #define MIN_RUN_NS 20000000.0 /* calibrate each run to at least 20 ms */
 #define SMALL_EVENTS 256
-
-/* Tell the compiler memory was read and changed, so copies and encodes
- * whose results nobody reads are still done, every iteration. */
-#define BARRIER(p) __asm__ __volatile__("" : : "r"(p) : "memory")
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n);
-
-	if (p == NULL) {
-		fputs("bench-encode: out of memory\n", stderr);
-		exit(0); /* a benchmark reports; it does not fail the suite */
-	}
-	return p;
-}
 
 /* A workload: events to encode in turn, and their encoded sizes. */
 struct work {

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench-common.h"
 #include "sse.h"
 
 #define RUNS 7
@@ -27,27 +28,6 @@
 #define STREAMS 100000
 #define INTERVAL_MS 15000u
 #define GROUPS 100 /* streams start in 100 groups: 1% due per tick */
-
-#define BARRIER(p) __asm__ __volatile__("" : : "r"(p) : "memory")
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n);
-
-	if (p == NULL) {
-		fputs("bench-replay: out of memory\n", stderr);
-		exit(0);
-	}
-	return p;
-}
 
 /* A transport that takes everything and only counts: the cost measured
  * is the library's, not a socket's. */

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Quick start: install what is missing, build libsse and run the ticker.
+# Quick start: install what is missing, build libsse and start sse-relay.
 #
-#   bash examples/run-example.sh [COUNT [INTERVAL_MS]]
+#   bash examples/run-example.sh [sse-relay options]     default: --port 8080
+#   bash examples/run-example.sh ticker [COUNT [MS]]      the small stdout example
 #
 # Missing Debian packages (meson, ninja, gcc, pkg-config, check) are
-# installed when run as root; the build goes to build-example/.
+# installed when run as root; the build goes to build-example/. The relay
+# listens on 127.0.0.1: open http://127.0.0.1:8080/ and publish with
+#   curl --data-binary 'hello' http://127.0.0.1:8080/publish
 #
 # SPDX-License-Identifier: MIT
 set -euo pipefail
@@ -16,6 +19,13 @@ if [ -f build-example/meson-private/coredata.dat ]; then
 else
 	meson setup build-example -Dtests=disabled -Dbenchmarks=false >/dev/null
 fi
-meson compile -C build-example ticker >/dev/null
-echo "--- build-example/examples/ticker $* ---"
-exec build-example/examples/ticker "$@"
+
+if [ "${1:-}" = ticker ]; then
+	shift
+	meson compile -C build-example ticker >/dev/null
+	exec build-example/examples/ticker "$@"
+fi
+meson compile -C build-example sse-relay >/dev/null
+[ $# -gt 0 ] || set -- --port 8080
+echo "sse-relay $* (Ctrl-C stops it)"
+exec build-example/examples/sse-relay "$@"

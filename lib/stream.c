@@ -57,20 +57,14 @@ struct sse_stream {
 	struct sse__hub_link hub_link;
 };
 
-/* Where a piece of output comes from, so taken bytes can be accounted. */
+/* Where a piece of output comes from, so taken bytes can be accounted:
+ * the stream's queue, or one or more adjacent ring frames. */
 enum piece_kind { PIECE_QUEUE, PIECE_FRAMES };
-
-/* One gathered piece: queued bytes, or one or more adjacent ring frames
- * (frames frames, starting frame_off bytes into the first). */
-struct piece {
-	enum piece_kind kind;
-	size_t frames;
-};
 
 /* The pieces of one write: what the transport sees, and their origin. */
 struct gather {
 	struct sse_iovec iov[SSE_IOV_MAX];
-	struct piece from[SSE_IOV_MAX];
+	enum piece_kind from[SSE_IOV_MAX];
 	size_t n;
 };
 
@@ -275,14 +269,13 @@ static int transport_flush(struct sse_stream *s)
 static void gather_add(struct gather *g, enum piece_kind kind, const void *base, size_t len)
 {
 	g->iov[g->n] = (struct sse_iovec){base, len};
-	g->from[g->n] = (struct piece){kind, kind == PIECE_FRAMES ? 1 : 0};
+	g->from[g->n] = kind;
 	g->n++;
 }
 
-/* Append ring frames from `seq` on, merging frames that lie next to each
- * other in the ring's arena into one piece. `skip` bytes of the first
- * frame were written already. */
-static void gather_frames(const struct sse_stream *s, struct gather *g, uint64_t seq, size_t skip)
+/* Append whole ring frames from `seq` on, merging frames that lie next
+ * to each other in the ring's arena into one piece. */
+static void gather_frames(const struct sse_stream *s, struct gather *g, uint64_t seq)
 {
 	const char *p;
 	size_t len;
@@ -290,13 +283,9 @@ static void gather_frames(const struct sse_stream *s, struct gather *g, uint64_t
 	while (g->n < SSE_IOV_MAX && sse_replay_frame(s->ring, seq, &p, &len) == 1) {
 		struct sse_iovec *last = g->n ? &g->iov[g->n - 1] : NULL;
 
-		p += skip;
-		len -= skip;
-		skip = 0;
-		if (last && g->from[g->n - 1].kind == PIECE_FRAMES &&
+		if (last && g->from[g->n - 1] == PIECE_FRAMES &&
 		    (const char *)last->base + last->len == p) {
 			last->len += len;
-			g->from[g->n - 1].frames++;
 		} else {
 			gather_add(g, PIECE_FRAMES, p, len);
 		}
@@ -321,10 +310,7 @@ static void gather(const struct sse_stream *s, struct gather *g)
 		gather_add(g, PIECE_QUEUE, s->buf + s->head, s->tail - s->head);
 	if (s->ring == NULL)
 		return;
-	if (s->frame_off > 0)
-		gather_frames(s, g, s->cursor + 1, 0);
-	else
-		gather_frames(s, g, s->cursor, 0);
+	gather_frames(s, g, s->frame_off > 0 ? s->cursor + 1 : s->cursor);
 }
 
 /* Move a ring position past n written bytes of frames, from cursor on. */
@@ -351,7 +337,7 @@ static void consume(struct sse_stream *s, const struct gather *g, size_t taken)
 	for (size_t i = 0; i < g->n && taken > 0; i++) {
 		size_t n = taken < g->iov[i].len ? taken : g->iov[i].len;
 
-		if (g->from[i].kind == PIECE_QUEUE)
+		if (g->from[i] == PIECE_QUEUE)
 			s->head += n;
 		else
 			advance_frames(s, n);
@@ -360,22 +346,19 @@ static void consume(struct sse_stream *s, const struct gather *g, size_t taken)
 }
 
 /* Hand the pieces to the transport: writev when there are several and
- * the stream has one, else write with the first. */
-static int transport_call(struct sse_stream *s, const struct gather *g, size_t *taken)
+ * the stream has one, else write with the first. *offered is the most
+ * the call may report taken. */
+static int transport_call(struct sse_stream *s, const struct gather *g, size_t *offered,
+			  size_t *taken)
 {
-	if (g->n > 1 && s->writev != NULL)
+	if (g->n > 1 && s->writev != NULL) {
+		*offered = 0;
+		for (size_t i = 0; i < g->n; i++)
+			*offered += g->iov[i].len;
 		return s->writev(g->iov, g->n, taken, s->user);
+	}
+	*offered = g->iov[0].len;
 	return s->cb.write(g->iov[0].base, g->iov[0].len, taken, s->user);
-}
-
-/* The most one call may report taken: every byte offered. */
-static size_t gathered_bytes(const struct gather *g, int all)
-{
-	size_t total = 0;
-
-	for (size_t i = 0; i < g->n; i++)
-		total += g->iov[i].len;
-	return all ? total : (g->n ? g->iov[0].len : 0);
 }
 
 /* One transport call. 0: bytes were taken; WOULDBLOCK: stop for now (also
@@ -383,11 +366,9 @@ static size_t gathered_bytes(const struct gather *g, int all)
  * other value has failed the stream. */
 static int transport_write(struct sse_stream *s, const struct gather *g)
 {
-	size_t offered = gathered_bytes(g, g->n > 1 && s->writev != NULL);
-	size_t taken = 0;
-	int rc;
+	size_t offered = 0, taken = 0;
+	int rc = transport_call(s, g, &offered, &taken);
 
-	rc = transport_call(s, g, &taken);
 	if (rc == SSE_ERR_WOULDBLOCK)
 		return rc;
 	if (rc < 0)

@@ -5,10 +5,10 @@
 #
 #   gcc       gcc, -Dwerror=true, build-ci: meson test, every suite
 #             (benchmarks are not tests: meson test --benchmark runs them)
-#   clang     clang, -Dwerror=true, build-ci-clang: unit and abi suites
+#   clang     clang, -Dwerror=true, build-ci-clang: unit, adapters and abi suites
 #   sanitize  ASan+UBSan (clang, or gcc when clang's runtime is missing),
-#             build-ci-san-CC: unit and abi suites
-#   valgrind  build-ci under valgrind: meson test --setup valgrind --suite unit
+#             build-ci-san-CC: unit, adapters and abi suites
+#   valgrind  build-ci under valgrind: meson test --setup valgrind --suite unit --suite adapters
 #
 # Build directories are build-ci, build-ci-clang and build-ci-san-CC; set
 # SSE_BUILD_PREFIX to use another prefix than build-ci.
@@ -49,7 +49,7 @@ step_gcc() {
 step_clang() {
 	CC=clang CXX=clang++ setup "$b-clang" -Dwerror=true -Dtests=enabled &&
 		meson compile -C "$b-clang" &&
-		meson test -C "$b-clang" --print-errorlogs --suite unit --suite abi
+		meson test -C "$b-clang" --print-errorlogs --suite unit --suite adapters --suite abi
 }
 
 # Can CC build and run a program with ASan and UBSan?
@@ -79,14 +79,14 @@ step_sanitize() {
 		-Db_sanitize=address,undefined -Db_lundef=false &&
 		meson compile -C "$b-san-$cc" &&
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
-			meson test -C "$b-san-$cc" --print-errorlogs --suite unit --suite abi
+			meson test -C "$b-san-$cc" --print-errorlogs --suite unit --suite adapters --suite abi
 }
 
 step_valgrind() {
 	# Reuses the gcc build; sets it up if the gcc step was not run.
 	{ [ -f "$b/meson-private/coredata.dat" ] ||
 		CC=gcc CXX=g++ setup "$b" -Dwerror=true -Dtests=enabled; } &&
-		meson test -C "$b" --print-errorlogs --setup valgrind --suite unit
+		meson test -C "$b" --print-errorlogs --setup valgrind --suite unit --suite adapters
 }
 
 passed=() failed=()

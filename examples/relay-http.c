@@ -125,6 +125,18 @@ enum http_length http_content_length(const struct sse_http_request *req, size_t 
 	return parse_length(found->value, found->value_len, max, len);
 }
 
+/* RFC 9112 3.2: an HTTP/1.1 request has exactly one Host field, and a
+ * server answers 400 otherwise; HTTP/1.0 may have none, but not two. */
+bool http_host_ok(const struct sse_http_request *req)
+{
+	size_t hosts = 0;
+
+	for (size_t i = 0; i < req->header_count; i++)
+		if (name_is(&req->headers[i], "Host"))
+			hosts++;
+	return hosts == 1 || (hosts == 0 && req->minor_version == 0);
+}
+
 /* curl and others ask before sending a large body; without an answer
  * they wait a second, then send it anyway. */
 bool http_expects_continue(const struct sse_http_request *req)

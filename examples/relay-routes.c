@@ -227,6 +227,10 @@ void route_request(struct conn *c, const struct sse_http_request *req)
 	const char *path, *query;
 	size_t path_len, query_len;
 
+	if (!http_host_ok(req)) {
+		conn_reply_status(c, 400, NULL);
+		return;
+	}
 	http_split_target(req, &path, &path_len, &query, &query_len);
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		const struct route *rt = &routes[i];

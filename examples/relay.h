@@ -21,6 +21,9 @@
 /* Every buffer a client can make us fill has a bound. */
 #define RELAY_HEAD_MAX ((size_t)8 * 1024)      /* request head; past it: 431 */
 #define RELAY_BODY_MAX ((size_t)1 << 20)       /* a published event's data; past it: 413 */
+/* The default ring holds the frame of the largest body even when every
+ * byte of it is a line break (six bytes of "data:\n" each). */
+#define RELAY_REPLAY_BYTES ((size_t)8 << 20)
 #define RELAY_QUEUE_LIMIT ((size_t)256 * 1024) /* a subscriber's lag, at least */
 #define RELAY_DISCARD_MAX ((size_t)2 << 20)    /* unwanted input read before giving up */
 #define RELAY_MAX_CONNS 10000u                 /* connections open at once */
@@ -161,6 +164,7 @@ enum http_length http_content_length(const struct sse_http_request *req, size_t 
 				     size_t *len);
 bool http_expects_continue(const struct sse_http_request *req);
 bool http_bearer_matches(const struct sse_http_request *req, const char *token);
+bool http_host_ok(const struct sse_http_request *req);
 int http_query_param(const char *query, size_t len, const char *name, size_t *value_off,
 		     size_t *value_len);
 int http_form_decode(char *s, size_t len, size_t *out_len);

@@ -61,7 +61,7 @@ static void usage(FILE *to, const char *argv0, bool full)
 	      "  --bind ADDR        address to listen on (default 127.0.0.1)\n"
 	      "  --token T          POST /publish needs 'Authorization: Bearer T'\n"
 	      "  --replay-events N  events kept for replay (default 1000)\n"
-	      "  --replay-bytes B   bytes kept for replay (default 1048576)\n"
+	      "  --replay-bytes B   bytes kept for replay (default 8388608)\n"
 	      "  --heartbeat MS     idle time before a keep-alive comment (default 15000, 0: off)\n"
 	      "  --retry MS         reconnection delay sent to clients (default: none)\n",
 	      to);
@@ -154,7 +154,7 @@ static int parse_options(int argc, char **argv, struct relay_options *o)
 	int opt;
 
 	*o = (struct relay_options){.bind = "127.0.0.1", .replay_events = 1000,
-				    .replay_bytes = (size_t)1 << 20,
+				    .replay_bytes = RELAY_REPLAY_BYTES,
 				    .heartbeat_ms = SSE_HEARTBEAT_DEFAULT_MS,
 				    .retry_ms = SSE_RETRY_NONE};
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {

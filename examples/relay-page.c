@@ -28,6 +28,8 @@ const char relay_page[] =
 	"</style></head><body>\n"
 	"<h1>sse-relay</h1>\n"
 	"<p><code>/events</code>: <b id=\"state\" class=\"connecting\">connecting</b></p>\n"
+	"<p class=\"hint\">Shows plain messages, resets and the types you publish here;\n"
+	"to watch a type others publish, open <code>/?type=NAME</code>.</p>\n"
 	"<form id=\"form\">\n"
 	"<label>Event type (empty: message) <input id=\"type\"></label>\n"
 	"<label>Data<br><textarea id=\"data\" rows=\"3\" cols=\"40\">hello</textarea></label>\n"

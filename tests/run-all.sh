@@ -40,16 +40,29 @@ setup() { # DIR ARGS...
 	fi
 }
 
+# meson test, keeping its summary lines for the closing count.
+counts=$(mktemp)
+trap 'rm -f "$counts"' EXIT
+mtest() {
+	meson test "$@" 2>&1 | tee -a "$counts"
+	return "${PIPESTATUS[0]}"
+}
+
+# The sum of one summary field ("Ok", "Fail", ...) over every step.
+count() { # FIELD
+	awk -v f="$1:" '$1 == f || ($1 " " $2) == f { n += $NF } END { print n + 0 }' "$counts"
+}
+
 step_gcc() {
 	CC=gcc CXX=g++ setup "$b" -Dwerror=true -Dtests=enabled &&
 		meson compile -C "$b" &&
-		meson test -C "$b" --print-errorlogs
+		mtest -C "$b" --print-errorlogs
 }
 
 step_clang() {
 	CC=clang CXX=clang++ setup "$b-clang" -Dwerror=true -Dtests=enabled &&
 		meson compile -C "$b-clang" &&
-		meson test -C "$b-clang" --print-errorlogs --suite unit --suite adapters --suite abi
+		mtest -C "$b-clang" --print-errorlogs --suite unit --suite adapters --suite abi
 }
 
 # Can CC build and run a program with ASan and UBSan?
@@ -79,14 +92,14 @@ step_sanitize() {
 		-Db_sanitize=address,undefined -Db_lundef=false &&
 		meson compile -C "$b-san-$cc" &&
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
-			meson test -C "$b-san-$cc" --print-errorlogs --suite unit --suite adapters --suite abi
+			mtest -C "$b-san-$cc" --print-errorlogs --suite unit --suite adapters --suite abi
 }
 
 step_valgrind() {
 	# Reuses the gcc build; sets it up if the gcc step was not run.
 	{ [ -f "$b/meson-private/coredata.dat" ] ||
 		CC=gcc CXX=g++ setup "$b" -Dwerror=true -Dtests=enabled; } &&
-		meson test -C "$b" --print-errorlogs --setup valgrind --suite unit --suite adapters
+		mtest -C "$b" --print-errorlogs --setup valgrind --suite unit --suite adapters
 }
 
 passed=() failed=()
@@ -109,6 +122,10 @@ for s in "${steps[@]}"; do
 done
 
 echo
+# Every test run in every step, as "N passed, N failed, N skipped".
+echo "run-all: $(($(count Ok) + $(count "Expected Fail"))) passed," \
+	"$(($(count Fail) + $(count Timeout) + $(count "Unexpected Pass"))) failed," \
+	"$(count Skipped) skipped"
 if [ ${#failed[@]} -eq 0 ]; then
 	echo "run-all: PASSED: ${passed[*]} ($((SECONDS - start)) s)"
 	exit 0

@@ -425,6 +425,10 @@ static int drain(struct sse_stream *s)
 	}
 	if (rc == 0) {
 		s->head = s->tail = 0; /* empty: reuse the buffer from its start */
+		/* A follower's own bytes are rare (opening bytes, heartbeats, a
+		 * reset): an idle subscriber should not keep a buffer for them. */
+		if (s->ring != NULL)
+			queue_drop(s);
 		rc = transport_flush(s);
 	}
 	s->busy = false;

@@ -171,6 +171,27 @@ START_TEST(test_hub_publishing_allocates_nothing)
 }
 END_TEST
 
+START_TEST(test_hub_idle_subscriber_holds_only_its_stream)
+{
+	/* Once its opening bytes and heartbeats have gone out, an idle
+	 * subscriber keeps no buffer: its memory is the stream alone. */
+	struct test_alloc ta;
+	struct sse_hub *h = new_hub(16, 4096, NULL);
+	uint64_t next;
+
+	test_alloc_init(&ta, 0);
+	new_sub(0, &ta.hooks);
+	ck_assert_int_eq(sse_hub_subscribe(h, ss[0], NULL, 0, NULL), 0);
+	ck_assert_int_eq(ta.live_blocks, 1);
+	ck_assert_int_eq(sse_hub_tick(h, 1000, &next), 0); /* a heartbeat */
+	expect_output(&ws[0], ":\n:\n");
+	ck_assert_int_eq(ta.live_blocks, 1);
+	sse_hub_free(h);
+	free_subs(1);
+	ck_assert_int_eq(ta.live_blocks, 0);
+}
+END_TEST
+
 START_TEST(test_hub_slow_subscriber_dropped_others_unaffected)
 {
 	struct sse_hub *h = new_hub(8, 1 << 16, NULL);
@@ -422,6 +443,7 @@ static Suite *hub_suite(void)
 	tcase_add_test(tc, test_hub_every_subscriber_gets_every_event);
 	tcase_add_test(tc, test_hub_resume_and_reset);
 	tcase_add_test(tc, test_hub_publishing_allocates_nothing);
+	tcase_add_test(tc, test_hub_idle_subscriber_holds_only_its_stream);
 	tcase_add_test(tc, test_hub_slow_subscriber_dropped_others_unaffected);
 	tcase_add_test(tc, test_hub_blocked_subscriber_costs_no_calls);
 	tcase_add_test(tc, test_hub_backlog_bound_drops);

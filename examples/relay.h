@@ -26,7 +26,7 @@
 #define RELAY_REPLAY_BYTES ((size_t)8 << 20)
 #define RELAY_QUEUE_LIMIT ((size_t)256 * 1024) /* a subscriber's lag, at least */
 #define RELAY_DISCARD_MAX ((size_t)2 << 20)    /* unwanted input read before giving up */
-#define RELAY_MAX_CONNS 10000u                 /* connections open at once */
+#define RELAY_MAX_CONNS 65536u                 /* connections open at once */
 
 /* Every wait has a bound too. */
 #define RELAY_REQUEST_TIMEOUT_MS 10000u /* from accept to a complete request */

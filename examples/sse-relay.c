@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -440,6 +441,18 @@ static int run(struct relay *r)
 	}
 }
 
+/* Each subscriber holds a descriptor: take all the system allows (the
+ * soft limit is often 1024, the hard one far higher). */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct relay r = {.epoll_fd = -1, .listen_fd = -1, .signal_fd = -1, .spare_fd = -1};
@@ -449,6 +462,7 @@ int main(int argc, char **argv)
 		usage(rc > 0 ? stdout : stderr, argv[0], rc > 0);
 		return rc > 0 ? 0 : 2;
 	}
+	raise_fd_limit();
 	r.listen_fd = open_listener(&r.opt);
 	rc = r.listen_fd < 0 ? -1 : relay_init(&r);
 	if (rc == 0)

@@ -108,21 +108,6 @@ static void heartbeat_failed(struct sse_stream *s, int err, void *user)
 	drop(user, s, err);
 }
 
-static int grow(struct sse_hub *h)
-{
-	size_t cap = h->cap ? h->cap * 2 : 64;
-	struct sse_stream **subs;
-
-	if (cap > SIZE_MAX / sizeof(*subs))
-		return SSE_ERR_NOMEM;
-	subs = sse__realloc(&h->alloc, h->subs, h->cap * sizeof(*subs), cap * sizeof(*subs));
-	if (subs == NULL)
-		return SSE_ERR_NOMEM;
-	h->subs = subs;
-	h->cap = cap;
-	return 0;
-}
-
 /* Heartbeat, backlog bound, scheduler: everything but the bytes. */
 static int prepare(struct sse_hub *h, struct sse_stream *s)
 {
@@ -131,7 +116,7 @@ static int prepare(struct sse_hub *h, struct sse_stream *s)
 	if (rc == 0)
 		rc = sse_stream_set_queue_limit(s, h->max_backlog);
 	if (rc == 0 && h->count == h->cap)
-		rc = grow(h);
+		rc = sse__grow(&h->alloc, (void **)&h->subs, &h->cap, sizeof(*h->subs));
 	if (rc == 0)
 		rc = sse_timers_add(h->timers, s);
 	return rc;
@@ -214,10 +199,9 @@ int sse_hub_writable(struct sse_hub *h, struct sse_stream *s)
 
 /*
  * Blocked subscribers are not written to (that would only earn EAGAIN),
- * but a flush of one whose transport is still blocked costs just the
- * backlog check, which is what drops a slow consumer in time. Walking
- * down the array keeps the pass right when a drop moves the last
- * subscriber into the current place.
+ * unless the stream says it lags: then the flush fails it, which is what
+ * drops a slow consumer in time. Walking down the array keeps the pass
+ * right when a drop moves the last subscriber into the current place.
  */
 int sse_hub_flush(struct sse_hub *h)
 {
@@ -229,11 +213,8 @@ int sse_hub_flush(struct sse_hub *h)
 		if (i >= h->count) /* on_drop detached others */
 			continue;
 		s = h->subs[i];
-		if (!sse__stream_hub_link(s)->blocked)
+		if (!sse__stream_hub_link(s)->blocked || sse__stream_lagging(s))
 			deliver(h, s);
-		else if (sse_stream_pending(s) > h->max_backlog ||
-			 sse_stream_cursor(s) < sse_replay_first_seq(h->ring))
-			deliver(h, s); /* fails it: gap or backlog */
 	}
 	return 0;
 }

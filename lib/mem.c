@@ -55,3 +55,18 @@ void sse__free(const struct sse_allocator *a, void *ptr, size_t size)
 	if (ptr != NULL)
 		a->free_fn(ptr, size, a->ctx);
 }
+
+int sse__grow(const struct sse_allocator *a, void **ptr, size_t *cap, size_t elem)
+{
+	size_t n = *cap ? *cap * 2 : 64;
+	void *p;
+
+	if (n > SIZE_MAX / elem)
+		return SSE_ERR_NOMEM;
+	p = sse__realloc(a, *ptr, *cap * elem, n * elem);
+	if (p == NULL)
+		return SSE_ERR_NOMEM;
+	*ptr = p;
+	*cap = n;
+	return 0;
+}

@@ -17,6 +17,10 @@ void *sse__alloc(const struct sse_allocator *a, size_t size);
 void *sse__realloc(const struct sse_allocator *a, void *ptr, size_t old_size, size_t new_size);
 void sse__free(const struct sse_allocator *a, void *ptr, size_t size);
 
+/* Double a dynamic array of elem-sized items (64 to start): 0, or
+ * SSE_ERR_NOMEM with *ptr and *cap unchanged. */
+int sse__grow(const struct sse_allocator *a, void **ptr, size_t *cap, size_t elem);
+
 /* Digits of a uint64_t in base 2..16: UINT64_MAX in decimal has 20. */
 #define SSE__U64_DIGITS 20
 /* v in base 10 or 16 (lowercase) into out; returns the digit count. */

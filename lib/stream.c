@@ -131,6 +131,17 @@ int sse_stream_set_flags(struct sse_stream *s, unsigned flags)
 	return 0;
 }
 
+/* Bytes of the ring the stream still owes. */
+static uint64_t ring_owed(const struct sse_stream *s)
+{
+	return sse__replay_backlog(s->ring, s->cursor) - s->frame_off;
+}
+
+static int behind_ring(const struct sse_stream *s)
+{
+	return s->cursor < sse_replay_first_seq(s->ring);
+}
+
 size_t sse_stream_pending(const struct sse_stream *s)
 {
 	uint64_t owed;
@@ -139,7 +150,7 @@ size_t sse_stream_pending(const struct sse_stream *s)
 		return 0;
 	owed = s->tail - s->head;
 	if (s->ring != NULL)
-		owed += sse__replay_backlog(s->ring, s->cursor) - s->frame_off;
+		owed += ring_owed(s);
 	return owed > SIZE_MAX ? SIZE_MAX : (size_t)owed;
 }
 
@@ -388,11 +399,16 @@ static int transport_write(struct sse_stream *s, const struct gather *g)
 	return 0;
 }
 
+int sse__stream_lagging(const struct sse_stream *s)
+{
+	return s->ring != NULL && (behind_ring(s) || ring_owed(s) > s->limit);
+}
+
 /* A following stream that fell behind its ring has missed frames: it
  * fails rather than skip them. */
 static int check_ring(struct sse_stream *s)
 {
-	if (s->ring != NULL && s->cursor < sse_replay_first_seq(s->ring))
+	if (s->ring != NULL && behind_ring(s))
 		return stream_fail(s, SSE_ERR_GAP);
 	return 0;
 }
@@ -403,8 +419,7 @@ static int check_ring(struct sse_stream *s)
  * long as its bytes keep flowing. */
 static int check_backlog(struct sse_stream *s, int rc)
 {
-	if (rc == SSE_ERR_WOULDBLOCK && s->ring != NULL &&
-	    sse__replay_backlog(s->ring, s->cursor) - s->frame_off > s->limit)
+	if (rc == SSE_ERR_WOULDBLOCK && s->ring != NULL && ring_owed(s) > s->limit)
 		return stream_fail(s, SSE_ERR_QUEUE_FULL);
 	return rc;
 }

@@ -41,6 +41,10 @@ struct sse__hub_link *sse__stream_hub_link(struct sse_stream *s);
  * failed, or is being dropped: nothing more will be written from it). */
 void sse__stream_unfollow(struct sse_stream *s);
 
+/* A follower that a blocked transport would fail now: behind its ring,
+ * or owing more of it than its limit. */
+int sse__stream_lagging(const struct sse_stream *s);
+
 /* The scheduler side: re-sort a stream whose deadline moved earlier. */
 void sse__timers_update(struct sse_timers *t, struct sse_stream *s);
 

@@ -100,21 +100,6 @@ static void sift_down(struct sse_timers *t, size_t i)
 	place(t, i, e);
 }
 
-static int heap_grow(struct sse_timers *t)
-{
-	size_t cap = t->cap ? t->cap * 2 : 64;
-	struct timer_entry *heap;
-
-	if (cap > SIZE_MAX / sizeof(*heap))
-		return SSE_ERR_NOMEM;
-	heap = sse__realloc(&t->alloc, t->heap, t->cap * sizeof(*heap), cap * sizeof(*heap));
-	if (heap == NULL)
-		return SSE_ERR_NOMEM;
-	t->heap = heap;
-	t->cap = cap;
-	return 0;
-}
-
 int sse_timers_add(struct sse_timers *t, struct sse_stream *s)
 {
 	struct sse__timer_link *link;
@@ -124,7 +109,7 @@ int sse_timers_add(struct sse_timers *t, struct sse_stream *s)
 	link = sse__stream_link(s);
 	if (link->timers != NULL)
 		return SSE_ERR_INVALID;
-	if (t->len == t->cap && heap_grow(t) != 0)
+	if (t->len == t->cap && sse__grow(&t->alloc, (void **)&t->heap, &t->cap, sizeof(*t->heap)) != 0)
 		return SSE_ERR_NOMEM;
 	link->timers = t;
 	sse__stream_use_clock(s, &t->now);

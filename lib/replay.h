@@ -3,8 +3,8 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#ifndef SSE_REPLAY_H
-#define SSE_REPLAY_H
+#ifndef SSE_PRIV_REPLAY_H
+#define SSE_PRIV_REPLAY_H
 
 #include "sse-private.h"
 

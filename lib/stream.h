@@ -3,8 +3,8 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#ifndef SSE_STREAM_H
-#define SSE_STREAM_H
+#ifndef SSE_PRIV_STREAM_H
+#define SSE_PRIV_STREAM_H
 
 #include "sse-private.h"
 

@@ -74,9 +74,10 @@ map_symbols() {
 	}' "$1"
 }
 
-# Names of the functions declared with SSE_API in the public header.
+# Names of the functions declared with SSE_API in the public headers: the
+# umbrella sse.h and the module headers under sse/ beside it.
 header_symbols() {
-	grep -v '^[[:space:]]*#' "$1" | tr '\n\t' '  ' |
+	cat "$1" "$(dirname "$1")"/sse/*.h | grep -v '^[[:space:]]*#' | tr '\n\t' '  ' |
 		grep -o 'SSE_API[^;(]*(' |
 		sed -E 's/[[:space:]]*\($//; s/.*[^A-Za-z0-9_]//' | sort -u
 }

@@ -43,7 +43,7 @@ run() { # DESCRIPTION COMMAND...
 
 # The SSE_API function names, as the export check reads them.
 api_names() {
-	grep -v '^[[:space:]]*#' "$header" | tr '\n\t' '  ' |
+	cat "$header" "$inc"/sse/*.h | grep -v '^[[:space:]]*#' | tr '\n\t' '  ' |
 		grep -o 'SSE_API[^;(]*(' |
 		sed -E 's/[[:space:]]*\($//; s/.*[^A-Za-z0-9_]//' | sort -u
 }
@@ -67,8 +67,10 @@ case $lang in
 c)
 	cp "$tmp/twice.inc" "$tmp/twice.c"
 	for std in c11 c99; do
-		run "sse.h alone, -std=$std" "${compiler[@]}" -std=$std "${warn[@]}" \
-			-fsyntax-only -x c "$header"
+		for h in "$header" "$inc"/sse/*.h; do
+			run "${h#"$inc"/} alone, -std=$std" "${compiler[@]}" -std=$std "${warn[@]}" \
+				-I"$inc" -fsyntax-only -x c "$h"
+		done
 		run "sse.h twice, -std=$std" "${compiler[@]}" -std=$std "${warn[@]}" \
 			-Wstrict-prototypes -I"$inc" -c "$tmp/twice.c" -o "$tmp/twice.o"
 	done
@@ -76,8 +78,10 @@ c)
 c++)
 	cp "$tmp/twice.inc" "$tmp/twice.cc"
 	for std in c++11 c++17; do
-		run "sse.h alone, -std=$std" "${compiler[@]}" -std=$std "${warn[@]}" \
-			-fsyntax-only -x c++ "$header"
+		for h in "$header" "$inc"/sse/*.h; do
+			run "${h#"$inc"/} alone, -std=$std" "${compiler[@]}" -std=$std "${warn[@]}" \
+				-I"$inc" -fsyntax-only -x c++ "$h"
+		done
 		run "sse.h twice, -std=$std" "${compiler[@]}" -std=$std "${warn[@]}" \
 			-I"$inc" -c "$tmp/twice.cc" -o "$tmp/twice.o"
 	done

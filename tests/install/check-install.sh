@@ -38,7 +38,7 @@ ok "meson install --destdir"
 L=$root$libdir
 I=$root$incdir
 major=${version%%.*}
-for f in "$I/sse.h" "$L/libsse.so" "$L/libsse.so.$major" "$L/libsse.so.$version" \
+for f in "$I/sse.h" "$I/sse/stream.h" "$I/sse/hub.h" "$L/libsse.so" "$L/libsse.so.$major" "$L/libsse.so.$version" \
 	"$L/libsse.a" "$L/pkgconfig/libsse.pc"; do
 	if [ -e "$f" ]; then ok "installed ${f#"$root"}"; else err "not installed: ${f#"$root"}"; fi
 done

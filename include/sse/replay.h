@@ -1,0 +1,157 @@
+/*
+ * libsse — the replay ring
+ *
+ * Part of the public API; include <sse.h> for all of it.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef SSE_REPLAY_H
+#define SSE_REPLAY_H
+
+#include <sse/stream.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * @defgroup replay Replay buffer
+ * A bounded ring of already-encoded frames, so a client that reconnects
+ * with Last-Event-ID gets every event it missed, without re-encoding.
+ *
+ * Every frame has a sequence number (1, 2, 3, ...), and a subscriber's
+ * position is a cursor: the sequence number of the next frame it needs.
+ * Live delivery and replay are the same walk along the ring, so a resumed
+ * stream can neither miss nor repeat an event published mid-replay.
+ * Not thread-safe: one ring, one thread at a time.
+ * @{
+ */
+struct sse_replay;
+
+struct sse_replay_config {
+	size_t max_events;   /**< Frames kept at most (>= 1). */
+	size_t max_bytes;    /**< Encoded bytes kept at most (>= 1); the arena is
+				  allocated at this size, and a frame never wraps,
+				  so large frames may leave part of it unused. */
+	uint64_t max_age_ms; /**< 0: no age bound; else frames older are dropped,
+				  checked at each publish and sse_replay_expire(). */
+	unsigned flags;      /**< Encoder flags for every frame (SSE_ENCODE_STRICT_UTF8). */
+	/**
+	 * Ids: with app_ids 0 the ring assigns them: the decimal sequence
+	 * number, after @c epoch when one is given (e.g. "k3f9-"), so a
+	 * restarted server can tell ids from before its restart. With
+	 * app_ids 1, each published event must carry its own non-empty id
+	 * (an opaque string), found again by hash.
+	 */
+	int app_ids;
+	const char *epoch;   /**< Copied; NULL or "" for none. Ignored with app_ids. */
+	/**
+	 * Written in-band by sse_replay_resume() when a client's id is too
+	 * old or unknown, so it learns that it missed events (type
+	 * "sse-reset" by convention; data up to the application). Copied.
+	 * NULL: none. Its id field is ignored: the ring sets it to the
+	 * newest id, so the client resumes from there next time.
+	 */
+	const struct sse_event *reset_event;
+};
+
+/** What sse_replay_seek() found for a Last-Event-ID. */
+enum sse_replay_status {
+	SSE_REPLAY_FOUND = 0,   /**< The frames after it are all retained. */
+	SSE_REPLAY_LIVE = 1,    /**< Empty or absent id: live events only. */
+	SSE_REPLAY_GAP = 2,     /**< Ours, but older than the ring holds. */
+	SSE_REPLAY_UNKNOWN = 3  /**< Not an id of this ring (or its epoch). With
+				     app ids a dropped id cannot be told from a
+				     foreign one, so it is UNKNOWN, never GAP. */
+};
+
+/**
+ * @brief Create a ring. The config and the reset event are copied.
+ * @retval SSE_ERR_INVALID a bound is 0, the epoch holds CR or LF, the reset
+ *         event is invalid, flags has unknown bits, or alloc is incomplete.
+ * @retval SSE_ERR_NOMEM   allocation failed, or the bounds need more memory
+ *         than size_t can count; *out is untouched.
+ */
+SSE_API int sse_replay_new(struct sse_replay **out, const struct sse_replay_config *cfg,
+			   const struct sse_allocator *alloc);
+/** @brief Free a ring; NULL does nothing. */
+SSE_API void sse_replay_free(struct sse_replay *r);
+
+/** @brief Drop frames older than max_age_ms at now_ms, without publishing. */
+SSE_API int sse_replay_expire(struct sse_replay *r, uint64_t now_ms);
+
+/**
+ * @brief Encode an event once and keep it, dropping the oldest frames as
+ * the bounds require.
+ * @param now_ms Caller's monotonic time (for max_age_ms; else any value).
+ * @param seq    If not NULL, receives the frame's sequence number.
+ * @retval SSE_ERR_INVALID  ring-assigned ids and ev->id is set, or app ids and it is not.
+ * @retval SSE_ERR_TOO_LARGE the frame alone exceeds max_bytes.
+ * @retval encoder errors   as sse_encode_size(); nothing is kept.
+ */
+SSE_API int sse_replay_publish(struct sse_replay *r, const struct sse_event *ev,
+			       uint64_t now_ms, uint64_t *seq);
+
+/**
+ * @brief Map a Last-Event-ID to a cursor. O(1) for ring-assigned ids,
+ * O(1) expected for application ids.
+ * @param id NULL or len 0: live only.
+ * @param cursor Receives the sequence number of the next frame to send:
+ *        for FOUND, the one after the id; otherwise the next live frame.
+ * @return an sse_replay_status, or SSE_ERR_INVALID.
+ */
+SSE_API int sse_replay_seek(const struct sse_replay *r, const char *id, size_t len,
+			    uint64_t *cursor);
+
+/**
+ * @brief The frame at a cursor, without copying.
+ * @return 1 and the bytes (valid until the next publish), 0 when the
+ *         cursor is at the live end (nothing yet),
+ * @retval SSE_ERR_GAP     the frame was dropped: the cursor fell behind.
+ * @retval SSE_ERR_INVALID a NULL argument, or a cursor past the live end.
+ */
+SSE_API int sse_replay_frame(const struct sse_replay *r, uint64_t cursor, const char **bytes,
+			     size_t *len);
+
+/** @return The sequence number the next publish will get. */
+SSE_API uint64_t sse_replay_next_seq(const struct sse_replay *r);
+/** @return The oldest retained sequence number (next_seq when empty). */
+SSE_API uint64_t sse_replay_first_seq(const struct sse_replay *r);
+/** @return Encoded bytes currently held (never above max_bytes). */
+SSE_API size_t sse_replay_bytes(const struct sse_replay *r);
+/** @return Frames currently held (never above max_events). */
+SSE_API size_t sse_replay_count(const struct sse_replay *r);
+
+/**
+ * @brief Copy frames from *cursor onward into a stream while its queue
+ * has room, advancing *cursor past each frame queued. Call after each
+ * publish and whenever the stream drained (after sse_stream_flush()).
+ * A full queue is not an error: the pump stops and the rest waits.
+ * @return 0 (caught up, or the queue is full: call again later), or
+ * @retval SSE_ERR_GAP    the stream fell behind the ring (a slow consumer):
+ *                        close it; its client resumes with Last-Event-ID.
+ * @retval SSE_ERR_TOO_LARGE a frame exceeds the stream's queue limit (it can
+ *                        never be queued); *cursor stays at it.
+ * @retval SSE_ERR_INVALID a NULL argument, or a cursor past the live end.
+ * @retval other negative the stream's error.
+ */
+SSE_API int sse_replay_pump(const struct sse_replay *r, struct sse_stream *s, uint64_t *cursor);
+
+/**
+ * @brief Start a stream from a Last-Event-ID: seek, and when the id is too
+ * old or unknown, write the reset event; then pump. The reset event's id
+ * is the newest frame's id; with ring ids and nothing published yet it is
+ * epoch "0" (so events published meanwhile are still replayed), with app
+ * ids and nothing published, empty. Also returns sse_stream_send()'s
+ * errors for the reset event; *cursor and *status are set first.
+ * @param status If not NULL, receives the sse_replay_status of the seek.
+ * @return 0 or a negative code from sse_replay_pump().
+ */
+SSE_API int sse_replay_resume(const struct sse_replay *r, struct sse_stream *s, const char *id,
+			      size_t len, uint64_t *cursor, int *status);
+/** @} */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SSE_REPLAY_H */

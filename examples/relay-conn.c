@@ -285,7 +285,8 @@ static bool head_complete(struct conn *c)
  * Returns true when the connection has left READING_HEAD. */
 static bool head_received(struct conn *c)
 {
-	struct sse_http_request req;
+	struct sse_http_header fields[RELAY_HEAD_FIELDS];
+	struct sse_http_request req = {.headers = fields, .header_cap = RELAY_HEAD_FIELDS};
 	bool complete = head_complete(c);
 	int rc;
 
@@ -296,7 +297,7 @@ static bool head_received(struct conn *c)
 	if (rc == SSE_ERR_INCOMPLETE && !complete)
 		return false;
 	if (rc == SSE_ERR_TOO_LARGE)
-		conn_reply_status(c, 431, NULL); /* more fields than the parser keeps */
+		conn_reply_status(c, 431, NULL); /* more than RELAY_HEAD_FIELDS fields */
 	else if (rc != 0)
 		conn_reply_status(c, 400, NULL);
 	else {
@@ -516,7 +517,7 @@ void conn_reply_status(struct conn *c, int status, const char *extra_headers)
  * ring, or gets the reset event. One who left is closed quietly. */
 static void close_subscriber(struct conn *c, int err)
 {
-	if (err == SSE_ERR_GAP || err == SSE_ERR_QUEUE_FULL)
+	if (err == SSE_ERR_GAP || err == SSE_ERR_STALLED)
 		fprintf(stderr, "sse-relay: dropped a slow subscriber: %s\n", sse_strerror(err));
 	conn_close(c);
 }
@@ -541,13 +542,10 @@ void conn_subscribe(struct conn *c, struct sse_stream *s)
 	discard_input(c); /* an end of input that came with the request raises no new edge */
 }
 
-/* A stream's user pointer is its connection's descriptor (the socket
- * adapters want that), so the connection is the struct around it. */
+/* A stream's user pointer is its connection (stream_open()). */
 static struct conn *conn_of_stream(struct sse_stream *s)
 {
-	int *fd = sse_stream_user(s);
-
-	return (struct conn *)(void *)((char *)fd - offsetof(struct conn, fd));
+	return sse_stream_user(s);
 }
 
 /* The hub dropped a subscriber: it fell behind (its client stopped

@@ -1,8 +1,9 @@
 /*
  * sse-relay: the bits of HTTP that libsse leaves to the application.
  *
- * libsse parses the request head and reads the resume point; a server
- * still has to route, to frame a request body and to check credentials.
+ * libsse parses the request head, reads the resume point and decodes
+ * query parameters; a server still has to route, to frame a request body
+ * and to check credentials.
  * These helpers do that on a parsed struct sse_http_request, whose
  * pointers all point into the connection's head buffer.
  *
@@ -177,61 +178,4 @@ bool http_bearer_matches(const struct sse_http_request *req, const char *token)
 	while (i < h->value_len && h->value[i] == ' ')
 		i++;
 	return same_secret(h->value + i, h->value_len - i, token, strlen(token));
-}
-
-/* The first parameter called name in an undecoded query ("a=1&b=2"):
- * 1 and its value's place, 0 if absent. Names are compared as sent. */
-int http_query_param(const char *query, size_t len, const char *name, size_t *value_off,
-		     size_t *value_len)
-{
-	size_t name_len = strlen(name), i = 0;
-
-	while (i < len) {
-		const char *amp = memchr(query + i, '&', len - i);
-		size_t end = amp != NULL ? (size_t)(amp - query) : len;
-		const char *eq = memchr(query + i, '=', end - i);
-		size_t key_end = eq != NULL ? (size_t)(eq - query) : end;
-
-		if (key_end - i == name_len && memcmp(query + i, name, name_len) == 0) {
-			*value_off = eq != NULL ? key_end + 1 : end;
-			*value_len = end - *value_off;
-			return 1;
-		}
-		i = end + 1;
-	}
-	return 0;
-}
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decode a query value in place, as forms and URLSearchParams encode
- * it ("%XX", and '+' for a space). The result is never longer.
- * Returns 0, or -1 for a malformed escape. */
-int http_form_decode(char *s, size_t len, size_t *out_len)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		int hi, lo;
-
-		if (s[i] != '%') {
-			s[o++] = s[i] == '+' ? ' ' : s[i];
-			continue;
-		}
-		if (len - i < 3 || (hi = hex_digit(s[i + 1])) < 0 || (lo = hex_digit(s[i + 2])) < 0)
-			return -1;
-		s[o++] = (char)(hi * 16 + lo);
-		i += 2;
-	}
-	*out_len = o;
-	return 0;
 }

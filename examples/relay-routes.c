@@ -32,22 +32,21 @@ static void serve_page(struct conn *c, const struct sse_http_request *req, const
 
 /* ---- GET /events */
 
-/* A stream on the connection's socket. libsse's socket adapters take a
- * pointer to the descriptor as their user pointer (and the relay finds
- * the connection from it: see conn_of_stream()); the writev one sends
- * everything owed (our own bytes and the ring's frames) in one call. The
- * hub sets its heartbeat and backlog bound when it subscribes it. */
-static int stream_open(struct relay *r, int *fd, struct sse_stream **out)
+/* A stream on the connection's socket: the socket transport's context is
+ * the descriptor, the stream's user pointer the connection (see
+ * conn_of_stream()). Its writev sends everything owed (our own bytes and
+ * the ring's frames) in one call. The hub sets its heartbeat, stall time
+ * and lag bound when it subscribes it. */
+static int stream_open(struct conn *c, struct sse_stream **out)
 {
-	static const struct sse_callbacks cb = {.write = sse_socket_write};
+	const struct sse_transport t = sse_socket_transport(&c->fd);
 	struct sse_stream *s;
-	int rc = sse_stream_new(&s, &cb, fd, NULL);
+	int rc = sse_stream_new(&s, &t, c, NULL);
 
 	if (rc < 0)
 		return rc;
-	rc = sse_stream_set_writev(s, sse_socket_writev);
-	if (rc == 0 && r->opt.retry_ms != SSE_RETRY_NONE)
-		rc = sse_stream_set_retry(s, r->opt.retry_ms);
+	if (c->relay->opt.retry_ms != SSE_RETRY_NONE)
+		rc = sse_stream_set_retry(s, c->relay->opt.retry_ms);
 	if (rc < 0) {
 		sse_stream_free(s);
 		return rc;
@@ -92,7 +91,7 @@ static void serve_events(struct conn *c, const struct sse_http_request *req, con
 	}
 	if (rc == 0)
 		id_len = 0; /* a first connection: live events only */
-	if (stream_open(r, &c->fd, &s) < 0) {
+	if (stream_open(c, &s) < 0) {
 		conn_reply_status(c, 503, NULL);
 		return;
 	}
@@ -123,9 +122,10 @@ static int publish_status(int err)
 	}
 }
 
-/* Ids are assigned by the ring, without an epoch: the id of the event
- * with sequence number n is "n". Subscribers are flushed once per loop
- * turn (sse_hub_flush()), for every event published in it. */
+/* Ids are assigned by the ring: "<epoch>-n" for the event with sequence
+ * number n ("n" with --plain-ids); the answer carries it. Subscribers are
+ * flushed once per loop turn (sse_hub_flush()), for every event published
+ * in it. */
 static void publish_body(struct conn *c, const char *body, size_t len)
 {
 	struct relay *r = c->relay;
@@ -136,9 +136,10 @@ static void publish_body(struct conn *c, const char *body, size_t len)
 		.data_len = len,
 		.retry = SSE_RETRY_NONE,
 	};
-	char id[32];
-	uint64_t seq = 0;
-	int n, rc = sse_hub_publish(r->hub, &ev, r->now, &seq);
+	char text[64];
+	const char *id;
+	size_t id_len = 0;
+	int rc = sse_hub_publish(r->hub, &ev, r->now, NULL);
 
 	if (rc < 0) {
 		if (publish_status(rc) == 500)
@@ -147,24 +148,28 @@ static void publish_body(struct conn *c, const char *body, size_t len)
 		return;
 	}
 	r->published = true;
-	n = snprintf(id, sizeof(id), "%" PRIu64 "\n", seq);
-	conn_reply_text(c, 202, id, (size_t)n);
+	id = sse_replay_newest_id(sse_hub_ring(r->hub), &id_len);
+	if (id_len >= sizeof(text))
+		id_len = sizeof(text) - 1; /* not reached: an epoch and 20 digits fit */
+	memcpy(text, id, id_len);
+	text[id_len] = '\n';
+	conn_reply_text(c, 202, text, id_len + 1);
 }
 
-/* The event type from ?event=NAME, decoded in place in the head buffer
- * (decoding never lengthens it). Absent or empty: a plain "message". A
- * CR or LF would end the field early, so it is refused, before the body
- * is read. */
+/* The event type from ?event=NAME, percent-decoded in place over the
+ * query, in the head buffer (decoding never lengthens it, and nothing
+ * reads the query after routing). Absent or empty: a plain "message". A
+ * malformed escape is refused, and so is a CR or LF, which would end the
+ * field early; both before the body is read. */
 static bool take_event_type(struct conn *c, const char *query, size_t query_len)
 {
-	size_t off, len;
-	char *value;
+	char *value = c->head + (query - c->head); /* the same bytes, ours to change */
+	size_t len = 0;
+	int rc = sse_http_query_param(query, query_len, "event", 5, value, query_len, &len);
 
-	if (http_query_param(query, query_len, "event", &off, &len) == 0)
+	if (rc == 0)
 		return true;
-	value = c->head + (query - c->head) + off;
-	if (http_form_decode(value, len, &len) < 0 || memchr(value, '\r', len) != NULL ||
-	    memchr(value, '\n', len) != NULL)
+	if (rc < 0 || memchr(value, '\r', len) != NULL || memchr(value, '\n', len) != NULL)
 		return false;
 	c->event_type = len > 0 ? value : NULL;
 	c->event_type_len = len;

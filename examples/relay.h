@@ -20,11 +20,11 @@
 
 /* Every buffer a client can make us fill has a bound. */
 #define RELAY_HEAD_MAX ((size_t)8 * 1024)      /* request head; past it: 431 */
+#define RELAY_HEAD_FIELDS 64                   /* its header fields; past them: 431 */
 #define RELAY_BODY_MAX ((size_t)1 << 20)       /* a published event's data; past it: 413 */
 /* The default ring holds the frame of the largest body even when every
  * byte of it is a line break (six bytes of "data:\n" each). */
 #define RELAY_REPLAY_BYTES ((size_t)8 << 20)
-#define RELAY_QUEUE_LIMIT ((size_t)256 * 1024) /* a subscriber's lag, at least */
 #define RELAY_DISCARD_MAX ((size_t)2 << 20)    /* unwanted input read before giving up */
 #define RELAY_MAX_CONNS 65536u                 /* connections open at once */
 
@@ -41,6 +41,8 @@ struct relay_options {
 	size_t replay_bytes;
 	uint64_t heartbeat_ms; /* 0: no heartbeats */
 	long retry_ms;         /* SSE_RETRY_NONE: do not tell clients */
+	uint64_t stall_ms;     /* a subscriber's socket may take nothing this long */
+	bool plain_ids;        /* ids without the run's epoch */
 };
 
 /*
@@ -165,9 +167,6 @@ enum http_length http_content_length(const struct sse_http_request *req, size_t 
 bool http_expects_continue(const struct sse_http_request *req);
 bool http_bearer_matches(const struct sse_http_request *req, const char *token);
 bool http_host_ok(const struct sse_http_request *req);
-int http_query_param(const char *query, size_t len, const char *name, size_t *value_off,
-		     size_t *value_len);
-int http_form_decode(char *s, size_t len, size_t *out_len);
 
 /* relay-page.c */
 extern const char relay_page[];

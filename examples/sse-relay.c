@@ -3,6 +3,7 @@
  *
  *     sse-relay --port P [--bind ADDR] [--token T] [--replay-events N]
  *               [--replay-bytes B] [--heartbeat MS] [--retry MS]
+ *               [--stall MS] [--plain-ids]
  *
  * Anyone POSTs an event to /publish (the body is its data, ?event=NAME
  * its type); every client of GET /events receives it; a client that
@@ -19,7 +20,9 @@
  * buffer a client can fill is bounded and every wait times out, so no
  * client, however slow or hostile, can stop the others or grow memory:
  * malformed requests are answered 4xx and closed, and a subscriber that
- * stops reading is dropped once it lags the ring or its queue limit.
+ * stops reading is dropped once it misses events (the ring dropped what it
+ * still owes) or its socket took nothing for the stall time; one that
+ * reads slowly but steadily keeps its place however much it owes.
  * SIGINT or SIGTERM: stop accepting, let subscribers drain for up to a
  * second, free everything, exit 0.
  *
@@ -54,7 +57,7 @@ static void usage(FILE *to, const char *argv0, bool full)
 {
 	fprintf(to,
 		"usage: %s --port P [--bind ADDR] [--token T] [--replay-events N]\n"
-		"       [--replay-bytes B] [--heartbeat MS] [--retry MS]\n",
+		"       [--replay-bytes B] [--heartbeat MS] [--retry MS] [--stall MS] [--plain-ids]\n",
 		argv0);
 	if (!full)
 		return;
@@ -64,7 +67,12 @@ static void usage(FILE *to, const char *argv0, bool full)
 	      "  --replay-events N  events kept for replay (default 1000)\n"
 	      "  --replay-bytes B   bytes kept for replay (default 8388608)\n"
 	      "  --heartbeat MS     idle time before a keep-alive comment (default 15000, 0: off)\n"
-	      "  --retry MS         reconnection delay sent to clients (default: none)\n",
+	      "  --retry MS         reconnection delay sent to clients (default: none)\n"
+	      "  --stall MS         drop a subscriber whose socket took nothing this long\n"
+	      "                     while it owed bytes (default 30000)\n"
+	      "  --plain-ids        ids 1, 2, 3, ... without this run's epoch: a client\n"
+	      "                     holding an id of an earlier run then resumes from the\n"
+	      "                     wrong place instead of getting the reset event\n",
 	      to);
 }
 
@@ -85,7 +93,17 @@ static bool parse_number(const char *arg, unsigned long long min, unsigned long 
 	return true;
 }
 
-enum { OPT_PORT = 256, OPT_BIND, OPT_TOKEN, OPT_EVENTS, OPT_BYTES, OPT_HEARTBEAT, OPT_RETRY };
+enum {
+	OPT_PORT = 256,
+	OPT_BIND,
+	OPT_TOKEN,
+	OPT_EVENTS,
+	OPT_BYTES,
+	OPT_HEARTBEAT,
+	OPT_RETRY,
+	OPT_STALL,
+	OPT_PLAIN_IDS
+};
 
 /* One option's value into o; false if it is out of range. */
 static bool set_option(struct relay_options *o, int opt, const char *arg)
@@ -124,6 +142,14 @@ static bool set_option(struct relay_options *o, int opt, const char *arg)
 			return false;
 		o->retry_ms = (long)v;
 		return true;
+	case OPT_STALL:
+		if (!parse_number(arg, 1, 86400000, &v))
+			return false;
+		o->stall_ms = v;
+		return true;
+	case OPT_PLAIN_IDS:
+		o->plain_ids = true;
+		return true;
 	}
 	return false;
 }
@@ -136,6 +162,8 @@ static const struct option longopts[] = {
 	{"replay-bytes", required_argument, NULL, OPT_BYTES},
 	{"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
 	{"retry", required_argument, NULL, OPT_RETRY},
+	{"stall", required_argument, NULL, OPT_STALL},
+	{"plain-ids", no_argument, NULL, OPT_PLAIN_IDS},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -157,6 +185,7 @@ static int parse_options(int argc, char **argv, struct relay_options *o)
 	*o = (struct relay_options){.bind = "127.0.0.1", .replay_events = 1000,
 				    .replay_bytes = RELAY_REPLAY_BYTES,
 				    .heartbeat_ms = SSE_HEARTBEAT_DEFAULT_MS,
+				    .stall_ms = SSE_HUB_DEFAULT_STALL_MS,
 				    .retry_ms = SSE_RETRY_NONE};
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (opt == 'h')
@@ -288,13 +317,18 @@ static int open_hub(struct relay *r)
 		.retry = SSE_RETRY_NONE,
 	};
 	const struct sse_hub_config cfg = {
+		.size = sizeof(cfg),
 		.ring = {
+			.size = sizeof(cfg.ring),
 			.max_events = r->opt.replay_events,
 			.max_bytes = r->opt.replay_bytes,
 			.flags = SSE_ENCODE_STRICT_UTF8,
+			/* NULL: a fresh epoch per run, so ids of an earlier run
+			 * get the reset event instead of a wrong resume. */
+			.epoch = r->opt.plain_ids ? "" : NULL,
 			.reset_event = &reset,
 		},
-		.max_backlog = RELAY_QUEUE_LIMIT,
+		.stall_ms = r->opt.stall_ms,
 		.heartbeat_ms = r->opt.heartbeat_ms,
 		/* A tenth of jitter: subscribers that came together beat apart. */
 		.heartbeat_jitter_ms = r->opt.heartbeat_ms / 10,

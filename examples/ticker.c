@@ -32,11 +32,11 @@
 
 /* Take what fd 1 accepts now. A short count is fine: the stream queues the
  * rest and hands it back on the next sse_stream_flush(). */
-static int write_stdout(const void *buf, size_t len, size_t *taken, void *user)
+static int write_stdout(const void *buf, size_t len, size_t *taken, void *ctx)
 {
 	ssize_t n;
 
-	(void)user;
+	(void)ctx;
 	do {
 		n = write(STDOUT_FILENO, buf, len);
 	} while (n < 0 && errno == EINTR);
@@ -127,7 +127,7 @@ static int send_tick(struct sse_stream *s, long i, long count)
 
 int main(int argc, char **argv)
 {
-	static const struct sse_callbacks cb = {.write = write_stdout, .flush = NULL};
+	static const struct sse_transport out = {.size = sizeof(out), .write = write_stdout};
 	struct sse_stream *s = NULL;
 	long count = 5, interval = 250;
 	int rc;
@@ -137,7 +137,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s [COUNT [INTERVAL_MS]]\n", argv[0]);
 		return 2;
 	}
-	rc = sse_stream_new(&s, &cb, NULL, NULL);
+	rc = sse_stream_new(&s, &out, NULL, NULL);
 	if (rc < 0) {
 		fprintf(stderr, "ticker: sse_stream_new: %s\n", sse_strerror(rc));
 		return 1;

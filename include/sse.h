@@ -17,6 +17,7 @@
 #include <sse/encode.h>
 #include <sse/parse.h>
 #include <sse/stream.h>
+#include <sse/timers.h>
 #include <sse/replay.h>
 #include <sse/hub.h>
 #include <sse/http.h>

@@ -4,7 +4,8 @@
  * unless all of it fits; the reader is a one-pass RFC 9112 request-head
  * parser that refuses a bad byte as soon as it sees it, even before the
  * head is complete, so a client sending garbage slowly is turned away
- * early. It never reads past buf + len.
+ * early. It never reads past buf + len. The query readers take plain
+ * spans, so they serve the result of any HTTP parser, ours included.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -340,7 +341,7 @@ static int field_lines(struct scan *s, struct sse_http_request *req)
 		 * refused (RFC 9112 §5.2, §2.2). */
 		if (is_ows(*s->p))
 			return SSE_ERR_HTTP;
-		if (req->header_count == SSE_HTTP_MAX_HEADERS)
+		if (req->header_count == req->header_cap)
 			return SSE_ERR_TOO_LARGE;
 		rc = field_line(s, &req->headers[req->header_count]);
 		if (rc)
@@ -360,11 +361,12 @@ int sse_http_parse_request(const char *buf, size_t len, struct sse_http_request 
 	struct scan s;
 	int rc;
 
-	if (buf == NULL || req == NULL)
+	if (buf == NULL || req == NULL || (req->headers == NULL && req->header_cap > 0))
 		return SSE_ERR_INVALID;
 	s.p = buf;
 	s.end = buf + len;
-	memset(req, 0, sizeof(*req));
+	/* The caller's array stays; everything else starts afresh. */
+	*req = (struct sse_http_request){.headers = req->headers, .header_cap = req->header_cap};
 	rc = request_line(&s, req);
 	if (rc == 0)
 		rc = field_lines(&s, req);
@@ -393,10 +395,10 @@ const struct sse_http_header *sse_http_find_header(const struct sse_http_request
 {
 	size_t n;
 
-	if (req == NULL || name == NULL)
+	if (req == NULL || req->headers == NULL || name == NULL)
 		return NULL;
 	n = strlen(name);
-	for (size_t i = 0; i < req->header_count && i < SSE_HTTP_MAX_HEADERS; i++) {
+	for (size_t i = 0; i < req->header_count; i++) {
 		const struct sse_http_header *h = &req->headers[i];
 
 		if (h->name_len == n && same_name(h->name, name, n))
@@ -405,7 +407,7 @@ const struct sse_http_header *sse_http_find_header(const struct sse_http_request
 	return NULL;
 }
 
-/* ---- the resume point --------------------------------------------------- */
+/* ---- query parameters and the resume point ----------------------------- */
 
 static int hex_value(char c)
 {
@@ -416,11 +418,14 @@ static int hex_value(char c)
 }
 
 /*
- * Decode application/x-www-form-urlencoded bytes ('+' is a space, %XX a
- * byte) into out, or only count them when out is NULL. Returns the
- * decoded length, or SIZE_MAX for a '%' without two hex digits.
+ * Percent-decode (RFC 3986 §2.1) n bytes into out, or only count them
+ * when out is NULL. Returns the decoded length, or SIZE_MAX for a '%'
+ * without two hex digits. '+' is left alone: in RFC 3986 it is data, and
+ * only HTML forms read it as a space. out may be s itself: each output
+ * byte lands at or before the input byte it came from, after that one
+ * was read.
  */
-static size_t form_decode(const char *s, size_t n, char *out)
+static size_t percent_decode(const char *s, size_t n, char *out)
 {
 	size_t len = 0;
 
@@ -432,8 +437,6 @@ static size_t form_decode(const char *s, size_t n, char *out)
 				return SIZE_MAX;
 			c = (char)(hex_value(s[i + 1]) << 4 | hex_value(s[i + 2]));
 			i += 2;
-		} else if (c == '+') {
-			c = ' ';
 		}
 		if (out)
 			out[len] = c;
@@ -441,72 +444,138 @@ static size_t form_decode(const char *s, size_t n, char *out)
 	return len;
 }
 
-static int is_id_param(const char *name, size_t n)
+/* Decode a raw value into out, or report the length it needs. */
+static int put_decoded(const char *val, size_t val_len, char *out, size_t cap, size_t *len)
 {
-	return (n == 11 && memcmp(name, "lastEventId", 11) == 0) ||
-	       (n == 13 && memcmp(name, "last_event_id", 13) == 0);
-}
+	size_t n = percent_decode(val, val_len, NULL);
 
-/* The raw value of the first lastEventId or last_event_id parameter of
- * the target's query (between '?' and '#'); 0 when there is none. A
- * parameter without '=' has an empty value. */
-static int query_param(const char *t, size_t n, const char **val, size_t *val_len)
-{
-	const char *hash = memchr(t, '#', n), *end = hash ? hash : t + n;
-	const char *q = memchr(t, '?', (size_t)(end - t));
-
-	if (q == NULL)
-		return 0;
-	for (const char *p = q + 1;; p++) {
-		const char *amp = memchr(p, '&', (size_t)(end - p));
-		const char *stop = amp ? amp : end;
-		const char *eq = memchr(p, '=', (size_t)(stop - p));
-		const char *name_end = eq ? eq : stop;
-
-		if (is_id_param(p, (size_t)(name_end - p))) {
-			*val = eq ? eq + 1 : stop;
-			*val_len = (size_t)(stop - *val);
-			return 1;
-		}
-		if (stop == end)
-			return 0;
-		p = stop; /* the '&'; the loop steps over it */
-	}
-}
-
-/* Copy n bytes out, or report the length needed. */
-static int put_id(const char *s, size_t n, char *out, size_t cap, size_t *len)
-{
-	*len = n;
-	if (n > cap)
-		return SSE_ERR_BUFFER;
-	if (n)
-		memcpy(out, s, n);
-	return 1;
-}
-
-/* The header wins: a reconnecting EventSource sends it, and it is newer
- * than whatever the page put in the URL when it first connected. */
-int sse_http_last_event_id(const struct sse_http_request *req, char *out, size_t cap,
-			   size_t *len)
-{
-	const struct sse_http_header *h;
-	const char *val = NULL;
-	size_t val_len = 0, n;
-
-	if (req == NULL || len == NULL || (out == NULL && cap > 0))
-		return SSE_ERR_INVALID;
-	h = sse_http_find_header(req, "Last-Event-ID");
-	if (h)
-		return put_id(h->value, h->value_len, out, cap, len);
-	if (req->target == NULL || !query_param(req->target, req->target_len, &val, &val_len))
-		return 0;
-	n = form_decode(val, val_len, NULL);
 	if (n == SIZE_MAX)
 		return SSE_ERR_HTTP;
 	*len = n;
 	if (n > cap)
 		return SSE_ERR_BUFFER;
-	form_decode(val, val_len, out);
+	if (n)
+		percent_decode(val, val_len, out);
 	return 1;
+}
+
+/* Copy n bytes out as they are, or report the length needed. memmove:
+ * the caller may decode in place, so out may overlap the query. */
+static int put_raw(const char *s, size_t n, char *out, size_t cap, size_t *len)
+{
+	*len = n;
+	if (n > cap)
+		return SSE_ERR_BUFFER;
+	if (n)
+		memmove(out, s, n);
+	return 1;
+}
+
+static int name_is_one_of(const char *p, size_t n, const struct piece *names, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (names[i].n == n && (n == 0 || memcmp(p, names[i].s, n) == 0))
+			return 1;
+	return 0;
+}
+
+/* The raw value of the first parameter whose name is one of names: 1
+ * and its span, or 0. Parts are '&'-separated; an empty part is no
+ * parameter; without '=' the value is empty. */
+static int find_param(const char *q, size_t n, const struct piece *names, size_t count,
+		      const char **val, size_t *val_len)
+{
+	const char *p = q, *end = q + n;
+
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *stop = amp ? amp : end;
+		const char *eq = memchr(p, '=', (size_t)(stop - p));
+		const char *name_end = eq ? eq : stop;
+
+		if (stop > p && name_is_one_of(p, (size_t)(name_end - p), names, count)) {
+			*val = eq ? eq + 1 : stop;
+			*val_len = (size_t)(stop - *val);
+			return 1;
+		}
+		if (amp == NULL)
+			return 0;
+		p = amp + 1;
+	}
+	return 0; /* the query was empty, or ended with '&' */
+}
+
+/* The arguments every reader takes: a span may be NULL only when empty. */
+static int bad_args(const char *query, size_t query_len, char *out, size_t cap, size_t *len)
+{
+	return len == NULL || (out == NULL && cap > 0) || (query == NULL && query_len > 0);
+}
+
+static int query_param(const char *query, size_t query_len, const struct piece *names,
+		       size_t count, char *out, size_t cap, size_t *len)
+{
+	const char *val;
+	size_t val_len;
+
+	if (query == NULL || !find_param(query, query_len, names, count, &val, &val_len))
+		return 0;
+	return put_decoded(val, val_len, out, cap, len);
+}
+
+int sse_http_query_param(const char *query, size_t query_len, const char *name, size_t name_len,
+			 char *out, size_t cap, size_t *len)
+{
+	const struct piece names[] = {{name, name_len}};
+
+	if (bad_args(query, query_len, out, cap, len) || (name == NULL && name_len > 0))
+		return SSE_ERR_INVALID;
+	return query_param(query, query_len, names, 1, out, cap, len);
+}
+
+/* The header wins: a reconnecting EventSource sends it, and it is newer
+ * than whatever the page put in the URL when it first connected. Either
+ * query name counts, whichever comes first. */
+int sse_http_resume_id(const char *header, size_t header_len, const char *query,
+		       size_t query_len, char *out, size_t cap, size_t *len)
+{
+	static const struct piece names[] = {LIT("lastEventId"), LIT("last_event_id")};
+
+	if (bad_args(query, query_len, out, cap, len) || (header == NULL && header_len > 0))
+		return SSE_ERR_INVALID;
+	if (header)
+		return put_raw(header, header_len, out, cap, len);
+	return query_param(query, query_len, names, 2, out, cap, len);
+}
+
+/* The query of a request target: between its first '?' and a '#' (which
+ * a client should not send, but some do). NULL when there is none. */
+static const char *target_query(const char *t, size_t n, size_t *query_len)
+{
+	const char *hash, *end, *q;
+
+	*query_len = 0;
+	if (t == NULL)
+		return NULL;
+	hash = memchr(t, '#', n);
+	end = hash ? hash : t + n;
+	q = memchr(t, '?', (size_t)(end - t));
+	if (q == NULL)
+		return NULL;
+	*query_len = (size_t)(end - q - 1);
+	return q + 1;
+}
+
+int sse_http_last_event_id(const struct sse_http_request *req, char *out, size_t cap,
+			   size_t *len)
+{
+	const struct sse_http_header *h;
+	const char *query;
+	size_t query_len;
+
+	if (req == NULL)
+		return SSE_ERR_INVALID;
+	h = sse_http_find_header(req, "Last-Event-ID");
+	query = target_query(req->target, req->target_len, &query_len);
+	return sse_http_resume_id(h ? h->value : NULL, h ? h->value_len : 0, query, query_len, out,
+				  cap, len);
 }

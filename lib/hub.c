@@ -4,34 +4,44 @@
  * so fan-out copies no event bytes and a subscriber's memory does not
  * grow with traffic.
  *
+ * The subscriber array is split in two: [0, ready) are streams that were
+ * caught up after their last write, [ready, count) wait on their
+ * transport (writable again, or a read for pull streams). A publish makes
+ * every ready subscriber owe something and no waiting one more able to
+ * take it, so a flush visits the ready ones only, and none at all when
+ * nothing was published since the last pass. The hub is the streams'
+ * owner: they tell it through the owner hook when a read caught them up,
+ * when their deadline moved, and when they are freed.
+ *
  * SPDX-License-Identifier: MIT
  */
-#include "replay.h"
-#include "stream.h"
-
-#define DEFAULT_BACKLOG ((size_t)256 * 1024)
+#include "timers.h"
 
 struct sse_hub {
 	struct sse_allocator alloc;
 	struct sse_replay *ring;
 	struct sse_timers *timers;
-	struct sse_stream **subs; /* dense: [0, count) */
-	size_t count, cap;
-	size_t max_backlog;
-	uint64_t heartbeat_ms, jitter_ms;
+	struct sse_stream **subs; /* dense: [0, ready) ready, [ready, count) waiting */
+	size_t count, cap, ready;
+	uint64_t flushed_seq;     /* the ring's next_seq at the end of the last pass */
+	uint64_t max_lag, stall_ms, heartbeat_ms, jitter_ms;
 	sse_hub_drop_fn on_drop;
 	void *user;
 };
 
-static void heartbeat_failed(struct sse_stream *s, int err, void *user);
+static void visit_failed(struct sse_stream *s, int err, void *user);
 
 static int hub_init(struct sse_hub *h, const struct sse_hub_config *cfg)
 {
 	int rc = sse_replay_new(&h->ring, &cfg->ring, &h->alloc);
 
 	if (rc == 0)
-		rc = sse_timers_new(&h->timers, heartbeat_failed, h, &h->alloc);
-	h->max_backlog = cfg->max_backlog ? cfg->max_backlog : DEFAULT_BACKLOG;
+		rc = sse_timers_new(&h->timers, visit_failed, h, &h->alloc);
+	h->flushed_seq = sse_replay_next_seq(h->ring);
+	h->max_lag = cfg->max_lag;
+	h->stall_ms = cfg->stall_ms ? cfg->stall_ms : SSE_HUB_DEFAULT_STALL_MS;
+	if (h->stall_ms == UINT64_MAX)
+		h->stall_ms = 0; /* sse_stream_set_stall: never */
 	h->heartbeat_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : SSE_HEARTBEAT_DEFAULT_MS;
 	h->jitter_ms = cfg->heartbeat_jitter_ms;
 	if (rc == 0 && h->jitter_ms >= h->heartbeat_ms)
@@ -48,7 +58,8 @@ int sse_hub_new(struct sse_hub **out, const struct sse_hub_config *cfg, sse_hub_
 	struct sse_hub *h;
 	int rc;
 
-	if (out == NULL || cfg == NULL || on_drop == NULL || sse__allocator_init(&a, alloc) != 0)
+	if (out == NULL || cfg == NULL || cfg->size != sizeof(*cfg) || on_drop == NULL ||
+	    sse__allocator_init(&a, alloc) != 0)
 		return SSE_ERR_INVALID;
 	h = sse__alloc(&a, sizeof(*h));
 	if (h == NULL)
@@ -63,18 +74,48 @@ int sse_hub_new(struct sse_hub **out, const struct sse_hub_config *cfg, sse_hub_
 	return 0;
 }
 
-/* Take s out of the subscriber array (the last one fills its place) and
- * off the ring and the scheduler. */
+/* ---- the subscriber array */
+
+static void put(struct sse_hub *h, size_t i, struct sse_stream *s)
+{
+	h->subs[i] = s;
+	*sse__stream_owner_slot(s) = i;
+}
+
+static void swap(struct sse_hub *h, size_t i, size_t j)
+{
+	struct sse_stream *a = h->subs[i];
+
+	put(h, i, h->subs[j]);
+	put(h, j, a);
+}
+
+static bool is_ready(const struct sse_hub *h, struct sse_stream *s)
+{
+	return *sse__stream_owner_slot(s) < h->ready;
+}
+
+/* Move s to the end of the ready part, or just past it, by one swap. */
+static void mark_waiting(struct sse_hub *h, struct sse_stream *s)
+{
+	if (is_ready(h, s))
+		swap(h, *sse__stream_owner_slot(s), --h->ready);
+}
+
+static void mark_ready(struct sse_hub *h, struct sse_stream *s)
+{
+	if (!is_ready(h, s))
+		swap(h, *sse__stream_owner_slot(s), h->ready++);
+}
+
+/* Take s out of the array, off the ring and off the scheduler. */
 static void detach(struct sse_hub *h, struct sse_stream *s)
 {
-	struct sse__hub_link *link = sse__stream_hub_link(s);
-	struct sse_stream *last = h->subs[--h->count];
-
-	h->subs[link->index] = last;
-	sse__stream_hub_link(last)->index = link->index;
-	*link = (struct sse__hub_link){0};
-	sse_timers_remove(h->timers, s);
-	sse__stream_unfollow(s);
+	mark_waiting(h, s);
+	swap(h, *sse__stream_owner_slot(s), --h->count);
+	sse__timers_erase(h->timers, s);
+	sse__stream_set_owner(s, NULL, NULL);
+	sse_stream_follow(s, NULL, 0);
 }
 
 void sse_hub_free(struct sse_hub *h)
@@ -89,9 +130,14 @@ void sse_hub_free(struct sse_hub *h)
 	sse__free(&h->alloc, h, sizeof(*h));
 }
 
+static bool subscribed(const struct sse_hub *h, const struct sse_stream *s)
+{
+	return h != NULL && s != NULL && sse__stream_owner(s) == h;
+}
+
 void sse_hub_unsubscribe(struct sse_hub *h, struct sse_stream *s)
 {
-	if (h != NULL && s != NULL && sse__stream_hub_link(s)->hub == h)
+	if (subscribed(h, s))
 		detach(h, s);
 }
 
@@ -102,71 +148,97 @@ static void drop(struct sse_hub *h, struct sse_stream *s, int err)
 	h->on_drop(s, err, h->user);
 }
 
-static void heartbeat_failed(struct sse_stream *s, int err, void *user)
+static void visit_failed(struct sse_stream *s, int err, void *user)
 {
 	/* The scheduler has let it go already; detach() leaves that alone. */
 	drop(user, s, err);
 }
 
-/* Heartbeat, backlog bound, scheduler: everything but the bytes. */
+/* ---- the owner hook */
+
+static void owner_deadline_moved(void *owner, struct sse_stream *s)
+{
+	struct sse_hub *h = owner;
+
+	sse__timers_update(h->timers, s);
+}
+
+static void owner_drained(void *owner, struct sse_stream *s)
+{
+	mark_ready(owner, s);
+}
+
+static void owner_release(void *owner, struct sse_stream *s)
+{
+	detach(owner, s);
+}
+
+static const struct sse__owner_ops hub_owner = {
+	.deadline_moved = owner_deadline_moved,
+	.drained = owner_drained,
+	.release = owner_release,
+};
+
+/* ---- subscribing */
+
+/* Heartbeat, stall, lag, a place in the array and on the scheduler. */
 static int prepare(struct sse_hub *h, struct sse_stream *s)
 {
 	int rc = sse_stream_set_heartbeat(s, h->heartbeat_ms, h->jitter_ms);
 
 	if (rc == 0)
-		rc = sse_stream_set_queue_limit(s, h->max_backlog);
+		rc = sse_stream_set_stall(s, h->stall_ms);
+	if (rc == 0)
+		rc = sse_stream_set_max_lag(s, h->max_lag);
 	if (rc == 0 && h->count == h->cap)
 		rc = sse__grow(&h->alloc, (void **)&h->subs, &h->cap, sizeof(*h->subs));
 	if (rc == 0)
-		rc = sse_timers_add(h->timers, s);
-	return rc;
+		rc = sse__timers_insert(h->timers, s);
+	if (rc != 0)
+		return rc;
+	sse__stream_set_owner(s, &hub_owner, h);
+	put(h, h->count++, s); /* waiting until its first write says otherwise */
+	return 0;
 }
 
-/* Opening bytes, then the reset event if the client's id is lost, then
- * follow the ring from the resume point. */
-static int resume(struct sse_hub *h, struct sse_stream *s, const char *id, size_t len,
-		  int *status)
+/* Write what s owes: ready when it caught up, waiting when its transport
+ * refused; dropped when it failed. */
+static int deliver(struct sse_hub *h, struct sse_stream *s)
 {
-	uint64_t cursor;
-	int st = sse_replay_seek(h->ring, id, len, &cursor);
-	int rc;
+	int rc = sse_stream_flush(s);
 
-	if (st < 0)
-		return st;
-	if (status != NULL)
-		*status = st;
-	rc = sse_stream_start(s, 0); /* attached: the scheduler's clock counts */
-	if (rc == 0 && (st == SSE_REPLAY_GAP || st == SSE_REPLAY_UNKNOWN))
-		rc = sse__replay_send_reset(h->ring, s);
 	if (rc == 0)
-		rc = sse_stream_follow(s, h->ring, cursor);
+		mark_ready(h, s);
+	else if (rc == SSE_ERR_WOULDBLOCK)
+		mark_waiting(h, s);
+	else
+		drop(h, s, rc);
 	return rc;
 }
 
 int sse_hub_subscribe(struct sse_hub *h, struct sse_stream *s, const char *last_id, size_t len,
 		      int *status)
 {
-	struct sse__hub_link *link;
 	int rc;
 
-	if (h == NULL || s == NULL || sse__stream_hub_link(s)->hub != NULL ||
-	    sse_stream_cursor(s) != 0 || sse__stream_link(s)->timers != NULL)
+	if (h == NULL || s == NULL || sse__stream_owner(s) != NULL || sse_stream_cursor(s) != 0 ||
+	    sse__stream_idle(s) != 0)
 		return SSE_ERR_INVALID;
 	rc = prepare(h, s);
 	if (rc != 0)
 		return rc;
-	link = sse__stream_hub_link(s);
-	*link = (struct sse__hub_link){.hub = h, .index = h->count};
-	h->subs[h->count++] = s;
-	rc = resume(h, s, last_id, len, status);
+	rc = sse_stream_start(s, 0); /* attached: the scheduler's clock counts */
+	if (rc == 0)
+		rc = sse_stream_resume(s, h->ring, last_id, len, status);
 	if (rc == 0)
 		rc = sse_stream_flush(s);
-	link->blocked = rc == SSE_ERR_WOULDBLOCK;
-	if (rc == SSE_ERR_WOULDBLOCK)
+	if (rc == 0 || rc == SSE_ERR_WOULDBLOCK) {
+		if (rc == 0)
+			mark_ready(h, s);
 		return 0;
+	}
 	/* A failure here is the caller's to handle, not on_drop's. */
-	if (rc != 0)
-		detach(h, s);
+	detach(h, s);
 	return rc;
 }
 
@@ -178,43 +250,33 @@ int sse_hub_publish(struct sse_hub *h, const struct sse_event *ev, uint64_t now_
 	return sse_replay_publish(h->ring, ev, now_ms, seq);
 }
 
-/* Write what s owes. WOULDBLOCK marks it blocked until its transport is
- * writable again; an error drops it. */
-static int deliver(struct sse_hub *h, struct sse_stream *s)
-{
-	int rc = sse_stream_flush(s);
-
-	sse__stream_hub_link(s)->blocked = rc == SSE_ERR_WOULDBLOCK;
-	if (rc != 0 && rc != SSE_ERR_WOULDBLOCK)
-		drop(h, s, rc);
-	return rc;
-}
-
 int sse_hub_writable(struct sse_hub *h, struct sse_stream *s)
 {
-	if (h == NULL || s == NULL || sse__stream_hub_link(s)->hub != h)
+	if (!subscribed(h, s))
 		return SSE_ERR_INVALID;
 	return deliver(h, s);
 }
 
 /*
- * Blocked subscribers are not written to (that would only earn EAGAIN),
- * unless the stream says it lags: then the flush fails it, which is what
- * drops a slow consumer in time. Walking down the array keeps the pass
- * right when a drop moves the last subscriber into the current place.
+ * Walking down the ready part keeps the pass right when a subscriber
+ * leaves it: the one swapped into its place was visited already. A
+ * subscriber made ready during the pass (a drop's callback may read
+ * another one dry) has nothing owed up to the live end, so skipping it
+ * loses nothing.
  */
 int sse_hub_flush(struct sse_hub *h)
 {
+	uint64_t live;
+
 	if (h == NULL)
 		return SSE_ERR_INVALID;
-	for (size_t i = h->count; i-- > 0;) {
-		struct sse_stream *s;
-
-		if (i >= h->count) /* on_drop detached others */
-			continue;
-		s = h->subs[i];
-		if (!sse__stream_hub_link(s)->blocked || sse__stream_lagging(s))
-			deliver(h, s);
+	live = sse_replay_next_seq(h->ring);
+	if (live == h->flushed_seq)
+		return 0;
+	h->flushed_seq = live;
+	for (size_t i = h->ready; i-- > 0;) {
+		if (i < h->ready)
+			deliver(h, h->subs[i]);
 	}
 	return 0;
 }
@@ -223,7 +285,26 @@ int sse_hub_tick(struct sse_hub *h, uint64_t now_ms, uint64_t *next_ms)
 {
 	if (h == NULL)
 		return SSE_ERR_INVALID;
+	sse_replay_expire(h->ring, now_ms);
 	return sse_timers_run(h->timers, now_ms, next_ms, NULL);
+}
+
+int sse_hub_visit(struct sse_hub *h, sse_hub_visit_fn fn, void *ctx)
+{
+	if (h == NULL || fn == NULL)
+		return SSE_ERR_INVALID;
+	/* Downward, for the reason of sse_hub_flush(): a subscriber that
+	 * leaves is replaced by one visited already. */
+	for (size_t i = h->count; i-- > 0;) {
+		int rc;
+
+		if (i >= h->count)
+			continue;
+		rc = fn(h->subs[i], ctx);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
 }
 
 const struct sse_replay *sse_hub_ring(const struct sse_hub *h)

@@ -10,31 +10,47 @@
  *    stay unused until the frames before them are dropped. So each frame is
  *    contiguous (handed out without copying) and the frames together never
  *    hold more than max_bytes.
- *  - the index, max_events entries: the frame with sequence number q is
- *    entry q % max_events, so a cursor finds its frame in O(1). The frames
- *    held are always [next_seq - count, next_seq).
+ *  - the index, 2 * max_events entries: the frame with sequence number q
+ *    is entry q % (2 * max_events), so a cursor finds its frame in O(1).
+ *    The frames held are always [next_seq - count, next_seq); the index
+ *    has room for as many again that an asynchronous transport still
+ *    holds after they were dropped (pins, below).
  *  - with application ids, a hash table of chain heads. Chains run through
  *    the index from newest to oldest by sequence number, and a link below
  *    the oldest held frame ends a chain, so dropping a frame unlinks nothing.
  *
+ * Pins. A stream on an asynchronous transport hands out frames that the
+ * transport keeps using after the call, until it reports them done; the
+ * stream pins its oldest frame in flight (lib/follow.c), and the bytes of
+ * a pinned frame and of every frame after it stay where they are, even
+ * once dropped from the ring. Each arena keeps its oldest frame still held
+ * (held[]): dropped frames without a pin are let go from there on. When a
+ * pin blocks the room a publish needs, new frames go to a second arena,
+ * allocated then and freed once the first holds nothing; when that one is
+ * blocked too, publishing fails with SSE_ERR_PINNED. Memory is thus at most
+ * two arenas, and only while a transport holds frames the ring has let go
+ * of, which makes its stream a slow consumer (SSE_ERR_GAP) at its next write.
+ *
  * SPDX-License-Identifier: MIT
  */
 #include <string.h>
+#include <time.h>
 
 #include "replay.h"
 
 #define ID_PREFIX_LEN 4   /* "id: ", which starts every frame of a ring */
-/* Frames queued by one send while pumping: enough to amortize the write
- * per send, small enough that a walk never strays far past what fits. */
-#define RUN_MAX_BYTES ((size_t)64 * 1024)
+/* Characters of a generated epoch: 40 bits in base 32. */
+#define EPOCH_CHARS 8
 
 struct entry {
 	uint64_t time_ms; /* now_ms at publication, for max_age_ms */
 	uint64_t end_total; /* bytes ever published, through this frame */
 	uint64_t next;    /* app ids: sequence number of the next older frame in the bucket */
-	size_t offset;    /* the frame is arena[offset, offset + len) */
+	size_t offset;    /* the frame is arena[gen][offset, offset + len) */
 	size_t len;
 	uint32_t hash;    /* app ids: the id's hash, checked before the bytes */
+	uint32_t pins;    /* streams whose oldest byte in flight is in this frame */
+	unsigned char gen; /* which arena */
 };
 
 struct sse_replay {
@@ -44,15 +60,20 @@ struct sse_replay {
 	uint64_t max_age_ms;
 	int app_ids;
 	unsigned flags;      /* encoder flags for every frame */
-	char *arena;         /* max_bytes */
-	struct entry *index; /* max_events */
+	char *arena[2];      /* max_bytes each; the second only while pins need it */
+	int cur;             /* the arena new frames go to */
+	uint64_t gen_first[2]; /* sequence number of each arena's first frame */
+	uint64_t held[2];    /* each arena's oldest frame still held (or pinned) */
+	size_t slots;        /* index entries: 2 * max_events */
+	struct entry *index; /* slots */
 	uint64_t *buckets;   /* app ids: bucket_mask + 1 chain heads, 0 for none */
 	size_t bucket_mask;
-	/* Ring ids: epoch "0" (the id before the first frame), then room for
-	 * epoch and the digits of the id publish is writing. */
+	/* Ring ids: the epoch NUL-terminated, "<epoch>0" (the id before
+	 * the first frame), then room for the id publish is writing. */
 	char *ids;
 	size_t ids_size;
 	size_t epoch_len;
+	size_t newest_len;   /* ring ids: the newest id's length once published */
 	struct sse_event reset;
 	char *reset_text;    /* the reset event's type then data, copied */
 	size_t reset_text_len;
@@ -92,10 +113,11 @@ static int alloc_storage(struct sse_replay *r)
 {
 	size_t size, n = 0;
 
-	r->arena = sse__alloc(&r->alloc, r->max_bytes);
-	if (r->arena == NULL)
+	r->arena[0] = sse__alloc(&r->alloc, r->max_bytes);
+	if (r->arena[0] == NULL)
 		return SSE_ERR_NOMEM;
-	if (size_mul(r->max_events, sizeof(*r->index), &size) != 0 ||
+	if (size_mul(r->max_events, 2, &r->slots) != 0 ||
+	    size_mul(r->slots, sizeof(*r->index), &size) != 0 ||
 	    (r->index = sse__alloc(&r->alloc, size)) == NULL)
 		return SSE_ERR_NOMEM;
 	if (!r->app_ids)
@@ -109,20 +131,77 @@ static int alloc_storage(struct sse_replay *r)
 	return 0;
 }
 
+/* Where the ids block keeps the id before frame 1, "<epoch>0". */
+static char *zero_id(const struct sse_replay *r)
+{
+	return r->ids + r->epoch_len + 1;
+}
+
+/* Where publish writes the id of the frame it encodes: epoch, digits. */
+static char *id_scratch(const struct sse_replay *r)
+{
+	return r->ids + 2 * r->epoch_len + 2;
+}
+
+/* The id of the newest frame published, kept when it is published, since
+ * the frame itself may be gone (expired) and a failed publish leaves the
+ * scratch holding an id that was never used. */
+static char *newest_id(const struct sse_replay *r)
+{
+	return id_scratch(r) + r->epoch_len + SSE__U64_DIGITS;
+}
+
+/* splitmix64: spreads the few varying bits of its input over all 64. */
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15u;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+	return x ^ (x >> 31);
+}
+
+/*
+ * A prefix that no other instance is likely to share, from what plain C
+ * offers: the wall clock, the processor time, and addresses (which differ
+ * between runs where the system randomises them), plus a counter for rings
+ * made in the same instant by one process. Not secret, only distinct: a
+ * clash needs two instances in the same second with equal addresses, and
+ * then costs what plain ids cost, a resume from the wrong place.
+ */
+static void make_epoch(const struct sse_replay *r, char out[EPOCH_CHARS + 2])
+{
+	static unsigned long made;
+	uint64_t x = mix((uint64_t)time(NULL) ^ mix((uint64_t)clock()) ^
+			 mix((uint64_t)(uintptr_t)r) ^ mix((uint64_t)(uintptr_t)&made) ^
+			 mix((uint64_t)++made << 32));
+
+	for (size_t i = 0; i < EPOCH_CHARS; i++, x >>= 5)
+		out[i] = "0123456789abcdefghijklmnopqrstuv"[x & 31];
+	out[EPOCH_CHARS] = '-';
+	out[EPOCH_CHARS + 1] = '\0';
+}
+
 static int copy_epoch(struct sse_replay *r, const char *epoch)
 {
-	size_t len = epoch ? strlen(epoch) : 0;
+	char made[EPOCH_CHARS + 2];
+	size_t len;
 
-	r->ids_size = 2 * len + 1 + SSE__U64_DIGITS;
+	if (epoch == NULL) {
+		make_epoch(r, made);
+		epoch = made;
+	}
+	len = strlen(epoch);
+
+	r->ids_size = 4 * len + 2 + 2 * SSE__U64_DIGITS;
 	r->ids = sse__alloc(&r->alloc, r->ids_size);
 	if (r->ids == NULL)
 		return SSE_ERR_NOMEM;
 	r->epoch_len = len;
-	if (len > 0) {
-		memcpy(r->ids, epoch, len);
-		memcpy(r->ids + len + 1, epoch, len);
-	}
-	r->ids[len] = '0';
+	memcpy(r->ids, epoch, len + 1);
+	memcpy(zero_id(r), epoch, len);
+	zero_id(r)[len] = '0';
+	memcpy(id_scratch(r), epoch, len);
+	memcpy(newest_id(r), epoch, len);
 	return 0;
 }
 
@@ -159,6 +238,8 @@ static int config_valid(const struct sse_replay_config *cfg)
 	struct sse_event reset;
 	size_t size;
 
+	if (cfg->size != sizeof(*cfg))
+		return 0;
 	if (cfg->max_events == 0 || cfg->max_bytes == 0 || (cfg->flags & ~SSE_ENCODE_STRICT_UTF8))
 		return 0;
 	/* An epoch no id can carry would make every publish fail. */
@@ -188,7 +269,8 @@ int sse_replay_new(struct sse_replay **out, const struct sse_replay_config *cfg,
 	*r = (struct sse_replay){.alloc = a, .max_events = cfg->max_events,
 				 .max_bytes = cfg->max_bytes, .max_age_ms = cfg->max_age_ms,
 				 .flags = cfg->flags,
-				 .app_ids = cfg->app_ids != 0, .next_seq = 1};
+				 .app_ids = cfg->app_ids != 0, .next_seq = 1,
+				 .gen_first = {1, 1}, .held = {1, 1}};
 	rc = alloc_storage(r);
 	if (rc == 0 && !r->app_ids)
 		rc = copy_epoch(r, cfg->epoch);
@@ -208,8 +290,9 @@ void sse_replay_free(struct sse_replay *r)
 		return;
 	/* The sizes are those allocated: each product was checked then, and a
 	 * block that was never allocated is NULL, which sse__free skips. */
-	sse__free(&r->alloc, r->arena, r->max_bytes);
-	sse__free(&r->alloc, r->index, r->max_events * sizeof(*r->index));
+	sse__free(&r->alloc, r->arena[0], r->max_bytes);
+	sse__free(&r->alloc, r->arena[1], r->max_bytes);
+	sse__free(&r->alloc, r->index, r->slots * sizeof(*r->index));
 	sse__free(&r->alloc, r->buckets, (r->bucket_mask + 1) * sizeof(*r->buckets));
 	sse__free(&r->alloc, r->ids, r->ids_size);
 	sse__free(&r->alloc, r->reset_text, r->reset_text_len);
@@ -225,7 +308,7 @@ static uint64_t first_seq(const struct sse_replay *r)
 
 static struct entry *entry_at(const struct sse_replay *r, uint64_t seq)
 {
-	return r->index + (size_t)(seq % r->max_events);
+	return r->index + (size_t)(seq % r->slots);
 }
 
 static void drop_oldest(struct sse_replay *r)
@@ -249,14 +332,59 @@ static void drop_aged(struct sse_replay *r, uint64_t now_ms)
 	}
 }
 
-/* Whether n bytes fit in the arena's free space after the newest frame,
- * and where; the ring holds at least one frame. */
+/* ---- arenas and pins */
+
+static int other(const struct sse_replay *r)
+{
+	return !r->cur;
+}
+
+/* Let go of the frames of arena g from its oldest on that were dropped
+ * and are not pinned, up to end (the arena's end). */
+static void release(struct sse_replay *r, int g, uint64_t end)
+{
+	while (r->held[g] < end && r->held[g] < first_seq(r) && entry_at(r, r->held[g])->pins == 0)
+		r->held[g]++;
+}
+
+/* Release what can go, oldest first: a pin holds every frame after it,
+ * in the other arena too, so the current arena lets go of nothing while
+ * the other one still holds a frame; that one is freed once it holds
+ * nothing. */
+static void release_all(struct sse_replay *r)
+{
+	int o = other(r);
+
+	if (r->arena[o] != NULL) {
+		release(r, o, r->gen_first[r->cur]);
+		if (r->held[o] < r->gen_first[r->cur])
+			return;
+		sse__free(&r->alloc, r->arena[o], r->max_bytes);
+		r->arena[o] = NULL;
+	}
+	release(r, r->cur, r->next_seq);
+}
+
+/* The oldest frame whose bytes are still in use, in either arena. */
+static uint64_t oldest_held(const struct sse_replay *r)
+{
+	return r->arena[other(r)] != NULL ? r->held[other(r)] : r->held[r->cur];
+}
+
+/* Whether n bytes fit in the current arena's free space after its newest
+ * frame, and where. */
 static int room_at(const struct sse_replay *r, size_t n, size_t *offset)
 {
-	const struct entry *oldest = entry_at(r, first_seq(r));
-	const struct entry *newest = entry_at(r, r->next_seq - 1);
-	size_t tail = newest->offset + newest->len;
+	const struct entry *oldest, *newest;
+	size_t tail;
 
+	if (r->held[r->cur] == r->next_seq) { /* the arena holds nothing */
+		*offset = 0;
+		return 1;
+	}
+	oldest = entry_at(r, r->held[r->cur]);
+	newest = entry_at(r, r->next_seq - 1);
+	tail = newest->offset + newest->len;
 	if (newest->offset < oldest->offset) {
 		/* wrapped: the only free run is between newest and oldest */
 		*offset = tail;
@@ -270,15 +398,46 @@ static int room_at(const struct sse_replay *r, size_t n, size_t *offset)
 	return n <= oldest->offset;
 }
 
-/* Drop the oldest frames until one of n bytes fits by count and by bytes;
- * n <= max_bytes. Returns the offset for it. */
-static size_t make_room(struct sse_replay *r, size_t n)
+/* New frames go to the other arena, allocated now; the current one keeps
+ * what it holds until that is let go. */
+static int switch_arena(struct sse_replay *r)
 {
-	size_t offset = 0;
+	int o = other(r);
 
-	while (r->count > 0 && (r->count == r->max_events || !room_at(r, n, &offset)))
+	if (r->arena[o] == NULL)
+		r->arena[o] = sse__alloc(&r->alloc, r->max_bytes);
+	if (r->arena[o] == NULL)
+		return SSE_ERR_NOMEM;
+	r->cur = o;
+	r->gen_first[o] = r->held[o] = r->next_seq;
+	return 0;
+}
+
+/*
+ * Make room for a frame of n <= max_bytes bytes: drop the oldest frames as
+ * the count and byte bounds require, then until the frame fits in one
+ * piece and the index has a free entry. A frame that cannot be let go
+ * because it is pinned sends new frames to the other arena. Returns 0 and
+ * the offset, or SSE_ERR_PINNED (nothing published; some frames dropped).
+ */
+static int make_room(struct sse_replay *r, size_t n, size_t *offset)
+{
+	while (r->count > 0 && (r->count >= r->max_events || r->bytes > r->max_bytes - n))
 		drop_oldest(r);
-	return r->count > 0 ? offset : 0;
+	for (;;) {
+		uint64_t q;
+
+		release_all(r);
+		if (r->next_seq - oldest_held(r) < r->slots && room_at(r, n, offset))
+			return 0;
+		q = r->next_seq - oldest_held(r) < r->slots ? r->held[r->cur] : oldest_held(r);
+		if (q >= first_seq(r) && q < r->next_seq && entry_at(r, q)->pins == 0) {
+			drop_oldest(r); /* FIFO: q goes when all before it have */
+			continue;
+		}
+		if (r->arena[other(r)] != NULL || q != r->held[r->cur] || switch_arena(r) != 0)
+			return SSE_ERR_PINNED;
+	}
 }
 
 /* ---- ids */
@@ -319,7 +478,7 @@ static int event_to_publish(struct sse_replay *r, const struct sse_event *ev,
 		return ev->id != NULL && ev->id_len > 0 ? 0 : SSE_ERR_INVALID;
 	if (ev->id != NULL)
 		return SSE_ERR_INVALID;
-	id = r->ids + r->epoch_len + 1; /* only ring ids have r->ids */
+	id = id_scratch(r); /* only ring ids have r->ids */
 	out->id = id;
 	out->id_len = r->epoch_len + sse__format_u64(r->next_seq, 10, id + r->epoch_len);
 	return 0;
@@ -334,9 +493,14 @@ static void append(struct sse_replay *r, const struct sse_event *ev, size_t offs
 	struct entry *e = entry_at(r, seq);
 
 	r->total += len;
-	*e = (struct entry){.time_ms = now_ms, .end_total = r->total, .offset = offset, .len = len};
-	if (r->app_ids)
+	*e = (struct entry){.time_ms = now_ms, .end_total = r->total, .offset = offset, .len = len,
+			    .gen = (unsigned char)r->cur};
+	if (r->app_ids) {
 		link_id(r, e, seq, ev->id, ev->id_len);
+	} else {
+		memcpy(newest_id(r), ev->id, ev->id_len);
+		r->newest_len = ev->id_len;
+	}
 	r->next_seq++;
 	r->count++;
 	r->bytes += len;
@@ -360,8 +524,10 @@ int sse_replay_publish(struct sse_replay *r, const struct sse_event *ev, uint64_
 		return SSE_ERR_TOO_LARGE;
 	/* Everything that can fail has been checked: from here the ring changes. */
 	drop_aged(r, now_ms);
-	offset = make_room(r, n);
-	rc = sse_encode(&e, r->flags, r->arena + offset, n, &n);
+	rc = make_room(r, n, &offset);
+	if (rc != 0)
+		return rc;
+	rc = sse_encode(&e, r->flags, r->arena[r->cur] + offset, n, &n);
 	if (rc != 0)
 		return rc; /* not reached: the size was computed above */
 	append(r, &e, offset, n, now_ms);
@@ -413,7 +579,7 @@ static int find_ring_id(const struct sse_replay *r, const char *id, size_t len, 
 static int frame_has_id(const struct sse_replay *r, const struct entry *e, const char *id,
 			size_t len)
 {
-	const char *f = r->arena + e->offset;
+	const char *f = r->arena[e->gen] + e->offset;
 
 	return len < e->len - ID_PREFIX_LEN && f[ID_PREFIX_LEN + len] == '\n' &&
 	       memcmp(f + ID_PREFIX_LEN, id, len) == 0;
@@ -473,7 +639,7 @@ int sse_replay_frame(const struct sse_replay *r, uint64_t cursor, const char **b
 	if (cursor < first_seq(r))
 		return SSE_ERR_GAP;
 	e = entry_at(r, cursor);
-	*bytes = r->arena + e->offset;
+	*bytes = r->arena[e->gen] + e->offset;
 	*len = e->len;
 	return 1;
 }
@@ -498,104 +664,82 @@ size_t sse_replay_count(const struct sse_replay *r)
 	return r ? r->count : 0;
 }
 
-/* ---- pump and resume */
+/* ---- ids and the reset event */
 
-/* Up to max frames from cursor (held, at least one) that lie back to back
- * in the arena: their bytes, and their count in *frames. */
-static size_t run_bytes(const struct sse_replay *r, uint64_t cursor, size_t max, size_t *frames)
-{
-	const struct entry *first = entry_at(r, cursor);
-	size_t end = first->offset + first->len;
-	size_t k = 1;
-
-	for (; k < max && cursor + k < r->next_seq; k++) {
-		const struct entry *e = entry_at(r, cursor + k);
-
-		if (e->offset != end || end - first->offset + e->len > RUN_MAX_BYTES)
-			break;
-		end += e->len;
-	}
-	*frames = k;
-	return end - first->offset;
-}
-
-int sse_replay_pump(const struct sse_replay *r, struct sse_stream *s, uint64_t *cursor)
-{
-	size_t max = SIZE_MAX, frames, n;
-	const char *bytes;
-	int rc;
-
-	if (s == NULL || cursor == NULL)
-		return SSE_ERR_INVALID;
-	/* Frames go in runs, one write each; a run the queue refuses is halved
-	 * down to one frame, and when even that is refused the queue is full. */
-	while ((rc = sse_replay_frame(r, *cursor, &bytes, &n)) == 1) {
-		n = run_bytes(r, *cursor, max, &frames);
-		rc = sse_stream_send_raw(s, bytes, n);
-		if (rc == SSE_ERR_QUEUE_FULL && frames > 1) {
-			max = frames / 2;
-			continue;
-		}
-		if (rc == SSE_ERR_QUEUE_FULL)
-			/* Refused by an empty queue, the frame can never go. */
-			return sse_stream_pending(s) == 0 ? SSE_ERR_TOO_LARGE : 0;
-		if (rc != 0)
-			return rc;
-		*cursor += frames;
-	}
-	return rc;
-}
-
-/* The id a client told of a gap should resume from: the newest frame's. */
-static void newest_id(const struct sse_replay *r, const char **id, size_t *len)
+const char *sse_replay_newest_id(const struct sse_replay *r, size_t *len)
 {
 	const char *f, *end;
 	size_t n;
 
-	*id = "";
+	if (r == NULL || len == NULL)
+		return NULL;
 	*len = 0;
 	if (!r->app_ids && r->next_seq == 1) {
 		/* Not "": a client without an id would come back live and miss
 		 * what is published while it is away; epoch "0" precedes frame 1. */
-		*id = r->ids;
 		*len = r->epoch_len + 1;
-		return;
+		return zero_id(r);
+	}
+	if (!r->app_ids) {
+		*len = r->newest_len; /* even when its frame expired */
+		return newest_id(r);
 	}
 	if (sse_replay_frame(r, r->next_seq - 1, &f, &n) != 1)
-		return; /* no frame yet, only with app ids: nothing to name */
+		return ""; /* app ids, none held: an opaque id cannot be made up */
 	end = memchr(f + ID_PREFIX_LEN, '\n', n - ID_PREFIX_LEN);
-	*id = f + ID_PREFIX_LEN;
-	*len = (size_t)(end - *id);
+	*len = (size_t)(end - (f + ID_PREFIX_LEN));
+	return f + ID_PREFIX_LEN;
 }
 
-int sse__replay_send_reset(const struct sse_replay *r, struct sse_stream *s)
+int sse_replay_reset_event(const struct sse_replay *r, struct sse_event *ev)
 {
-	struct sse_event ev = r->reset;
-
-	if (!r->has_reset)
+	if (r == NULL || ev == NULL || !r->has_reset)
 		return 0;
-	newest_id(r, &ev.id, &ev.id_len);
-	return sse_stream_send(s, &ev);
+	*ev = r->reset;
+	ev->id = sse_replay_newest_id(r, &ev->id_len);
+	return 1;
 }
 
-int sse_replay_resume(const struct sse_replay *r, struct sse_stream *s, const char *id,
-		      size_t len, uint64_t *cursor, int *status)
+const char *sse_replay_epoch(const struct sse_replay *r)
 {
-	int st, rc;
+	if (r == NULL)
+		return NULL;
+	return r->app_ids ? "" : r->ids;
+}
 
-	if (s == NULL)
-		return SSE_ERR_INVALID;
-	st = sse_replay_seek(r, id, len, cursor);
-	if (st < 0)
-		return st;
-	if (status != NULL)
-		*status = st;
-	if (st == SSE_REPLAY_GAP || st == SSE_REPLAY_UNKNOWN) {
-		rc = sse__replay_send_reset(r, s);
-		if (rc != 0)
-			return rc;
+/* Pins change which bytes the ring may reuse, not what it holds for its
+ * readers, so a follower pins through the const ring it was given. */
+void sse__replay_pin(const struct sse_replay *r, uint64_t seq)
+{
+	entry_at(r, seq)->pins++;
+}
+
+void sse__replay_unpin(const struct sse_replay *r, uint64_t seq)
+{
+	entry_at(r, seq)->pins--;
+}
+
+size_t sse__replay_run(const struct sse_replay *r, uint64_t seq, const char **bytes, size_t *len)
+{
+	const struct entry *first = entry_at(r, seq);
+	size_t end = first->offset + first->len;
+	uint64_t q = seq + 1;
+
+	for (; q < r->next_seq; q++) {
+		const struct entry *e = entry_at(r, q);
+
+		if (e->gen != first->gen || e->offset != end)
+			break;
+		end += e->len;
 	}
-	return sse_replay_pump(r, s, cursor);
+	*bytes = r->arena[first->gen] + first->offset;
+	*len = end - first->offset;
+	return (size_t)(q - seq);
+}
+
+size_t sse__replay_held_len(const struct sse_replay *r, uint64_t seq)
+{
+	return entry_at(r, seq)->len;
 }
 
 uint64_t sse__replay_backlog(const struct sse_replay *r, uint64_t cursor)

@@ -55,17 +55,17 @@ static int map_errno(int err)
 	return SSE_ERR_IO;
 }
 
-int sse_socket_write(const void *buf, size_t len, size_t *taken, void *user)
+int sse_socket_write(const void *buf, size_t len, size_t *taken, void *ctx)
 {
 	ssize_t n;
 	int fd;
 
-	if (taken == NULL || user == NULL || (buf == NULL && len > 0))
+	if (taken == NULL || ctx == NULL || (buf == NULL && len > 0))
 		return SSE_ERR_INVALID;
 	*taken = 0;
 	if (len == 0)
 		return 0;
-	fd = *(const int *)user;
+	fd = *(const int *)ctx;
 	no_sigpipe(fd);
 	do
 		n = send(fd, buf, len, SEND_FLAGS);
@@ -98,7 +98,7 @@ static size_t gather(const struct sse_iovec *iov, size_t n, struct iovec *out,
 	return i;
 }
 
-int sse_socket_writev(const struct sse_iovec *iov, size_t n, size_t *taken, void *user)
+int sse_socket_writev(const struct sse_iovec *iov, size_t n, size_t *taken, void *ctx)
 {
 	struct iovec vec[IOV_MAX];
 	struct msghdr msg = {0};
@@ -106,14 +106,14 @@ int sse_socket_writev(const struct sse_iovec *iov, size_t n, size_t *taken, void
 	ssize_t sent;
 	int fd;
 
-	if (taken == NULL || user == NULL || (iov == NULL && n > 0))
+	if (taken == NULL || ctx == NULL || (iov == NULL && n > 0))
 		return SSE_ERR_INVALID;
 	*taken = 0;
 	msg.msg_iov = vec;
 	msg.msg_iovlen = gather(iov, n, vec, &total);
 	if (total == 0)
 		return 0; /* nothing to send: spare the system call */
-	fd = *(const int *)user;
+	fd = *(const int *)ctx;
 	no_sigpipe(fd);
 	do
 		sent = sendmsg(fd, &msg, SEND_FLAGS);
@@ -122,4 +122,12 @@ int sse_socket_writev(const struct sse_iovec *iov, size_t n, size_t *taken, void
 		return map_errno(errno);
 	*taken = (size_t)sent;
 	return 0;
+}
+
+struct sse_transport sse_socket_transport(int *fd)
+{
+	return (struct sse_transport){.size = sizeof(struct sse_transport),
+				      .write = sse_socket_write,
+				      .writev = sse_socket_writev,
+				      .ctx = fd};
 }

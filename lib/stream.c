@@ -1,116 +1,126 @@
 /*
- * One connection: the write/flush callbacks and a bounded queue of bytes
- * the transport has not taken yet.
+ * One connection: its transport (push callbacks, or pull reads), a bounded
+ * queue of the bytes it sends itself, heartbeats and the stall clock.
+ * Frames of a ring it follows come through the source hook (lib/follow.c),
+ * and a scheduler or hub owns it through the owner hook (lib/stream.h).
  *
  * The queue is one contiguous buffer: bytes [head, tail) are unsent. Frames
  * are encoded straight into its free tail, so an event is queued whole or
  * not at all, and the write callback always sees one contiguous run.
  *
  * Callbacks must not call back into the stream: sse_stream_send(),
- * sse_stream_comment(), sse_stream_send_raw() and sse_stream_flush() return
+ * sse_stream_comment(), sse_stream_send_raw(), sse_stream_flush() and
+ * sse_stream_read() return
  * SSE_ERR_INVALID while a callback runs, and sse_stream_free() from a
  * callback is undefined. Only the caller's loop drives the stream, so there
  * is never recursion.
  *
  * SPDX-License-Identifier: MIT
  */
-#include <stdbool.h>
 #include <string.h>
 
-#include "replay.h"
+#include "queue.h"
 #include "stream.h"
-
-/* Small enough for a heartbeat-only stream, large enough that a typical
- * event does not regrow the buffer at once. */
-#define QUEUE_MIN_CAP 256
+/* stall_from when the stream is not waiting on its transport. */
+#define NOT_STALLING UINT64_MAX
 
 struct sse_stream {
-	struct sse_callbacks cb;
+	struct sse_transport tr;
 	void *user;
 	struct sse_allocator alloc;
-	char *buf;        /* queue storage of cap bytes, NULL until first use */
-	size_t cap;
-	size_t head;      /* first unsent byte */
-	size_t tail;      /* end of the unsent bytes */
-	size_t limit;     /* bound on tail - head after a send */
+	struct sse__queue q; /* the bytes it sends itself */
 	unsigned flags;   /* encoder flags */
 	int error;        /* 0, or what failed the stream, forever */
 	bool need_flush;  /* bytes were written since the flush callback last succeeded */
 	bool busy;        /* a callback is running: refuse re-entry */
 	bool started;     /* sse_stream_start() wrote the opening bytes */
+	bool woken;       /* wake was called and no read has found nothing owed since */
 	long retry;       /* SSE_RETRY_NONE, or the delay to tell clients */
 	/* Time: the last value the caller gave, never read from a clock. */
 	uint64_t own_now;        /* the clock while not attached to a scheduler */
 	const uint64_t *clock;   /* &own_now, or the scheduler's time */
-	uint64_t last_activity;  /* clock when bytes were last queued */
+	uint64_t last_activity;  /* clock when bytes were last queued or taken */
 	uint64_t hb_interval;    /* 0: no heartbeats */
 	uint64_t hb_jitter;      /* an idle period is cut by up to this */
 	uint64_t hb_cut;         /* this period's cut, drawn when it starts */
 	uint64_t rng;            /* xorshift state for the jitter */
-	struct sse__timer_link link;
-	sse_writev_fn writev;    /* optional: gathers pieces in one call */
-	/* A followed ring: frames [cursor, live end) are owed, and the
-	 * first frame_off bytes of frame cursor are written already. */
-	const struct sse_replay *ring;
-	uint64_t cursor;
-	size_t frame_off;
-	struct sse__hub_link hub_link;
+	uint64_t stall_ms;       /* 0: never stalls */
+	uint64_t stall_from;     /* owing and refused since then; NOT_STALLING */
+	/* The owner (a scheduler or a hub) and the places it keeps us. */
+	const struct sse__owner_ops *owner_ops;
+	void *owner;
+	size_t heap_slot, owner_slot;
+	struct sse__source src;  /* the ring followed, if any */
+	/* Asynchronous transports: what they hold, and the queue buffers
+	 * replaced while some of their bytes were held. */
+	struct sse__flight flight;
 };
 
-/* Where a piece of output comes from, so taken bytes can be accounted:
- * the stream's queue, or one or more adjacent ring frames. */
-enum piece_kind { PIECE_QUEUE, PIECE_FRAMES };
 
-/* The pieces of one write: what the transport sees, and their origin. */
-struct gather {
-	struct sse_iovec iov[SSE_IOV_MAX];
-	enum piece_kind from[SSE_IOV_MAX];
-	size_t n;
-};
+/* The fields of struct sse_transport a caller compiled against 0.2 has. */
+#define TRANSPORT_MIN_SIZE (offsetof(struct sse_transport, flags) + sizeof(unsigned))
 
-/* An encoder writing into dst[0..cap), reporting the size as sse_encode(). */
-typedef int (*frame_fn)(const void *src, unsigned flags, char *dst, size_t cap,
-			size_t *written);
+static int transport_valid(const struct sse_transport *t)
+{
+	if (t == NULL || t->size < TRANSPORT_MIN_SIZE || t->size > sizeof(*t) ||
+	    (t->flags & ~SSE_TRANSPORT_ASYNC) != 0)
+		return 0;
+	/* A pull stream that cannot say it owes bytes would never be read,
+	 * and reads copy, so it has nothing to hold. */
+	if (t->write == NULL)
+		return t->wake != NULL && t->flags == 0;
+	return 1;
+}
 
-int sse_stream_new(struct sse_stream **out, const struct sse_callbacks *cb, void *user,
+static bool in_flight(const struct sse_stream *s)
+{
+	return s->flight.bytes > 0;
+}
+
+int sse_stream_new(struct sse_stream **out, const struct sse_transport *t, void *user,
 		   const struct sse_allocator *alloc)
 {
 	struct sse_allocator a;
 	struct sse_stream *s;
 
-	if (out == NULL || cb == NULL || cb->write == NULL)
+	if (out == NULL || !transport_valid(t))
 		return SSE_ERR_INVALID;
 	if (sse__allocator_init(&a, alloc) != 0)
 		return SSE_ERR_INVALID;
 	s = sse__alloc(&a, sizeof(*s));
 	if (s == NULL)
 		return SSE_ERR_NOMEM;
-	*s = (struct sse_stream){.cb = *cb, .user = user, .alloc = a,
-				 .limit = SSE_STREAM_DEFAULT_QUEUE_LIMIT,
+	*s = (struct sse_stream){.user = user, .alloc = a,
+				 .q.limit = SSE_STREAM_DEFAULT_QUEUE_LIMIT,
 				 .retry = SSE_RETRY_NONE,
 				 .hb_interval = SSE_HEARTBEAT_DEFAULT_MS,
-				 .rng = (uint64_t)(uintptr_t)s | 1};
+				 .rng = (uint64_t)(uintptr_t)s | 1,
+				 .stall_from = NOT_STALLING, .heap_slot = SIZE_MAX};
+	memcpy(&s->tr, t, t->size); /* fields past an older caller's size stay 0 */
+	s->tr.size = sizeof(s->tr);
+	s->src.hold = (s->tr.flags & SSE_TRANSPORT_ASYNC) != 0;
 	s->clock = &s->own_now;
 	*out = s;
 	return 0;
 }
 
+/* Let the queue's memory go; never bytes a transport still holds. */
 static void queue_drop(struct sse_stream *s)
 {
-	sse__free(&s->alloc, s->buf, s->cap);
-	s->buf = NULL;
-	s->cap = s->head = s->tail = 0;
+	sse__queue_drop(&s->q, &s->alloc, in_flight(s));
 }
 
 void sse_stream_free(struct sse_stream *s)
 {
 	if (s == NULL)
 		return;
-	if (s->hub_link.hub != NULL)
-		sse_hub_unsubscribe(s->hub_link.hub, s);
-	if (s->link.timers != NULL)
-		sse_timers_remove(s->link.timers, s);
+	if (s->owner_ops != NULL)
+		s->owner_ops->release(s->owner, s);
+	if (s->src.ops != NULL)
+		s->src.ops->release(&s->src);
+	s->flight.bytes = 0; /* freeing: nothing is held any more */
 	queue_drop(s);
+	sse__flight_free(&s->alloc, &s->flight);
 	sse__free(&s->alloc, s, sizeof(*s));
 }
 
@@ -118,7 +128,7 @@ int sse_stream_set_queue_limit(struct sse_stream *s, size_t bytes)
 {
 	if (s == NULL)
 		return SSE_ERR_INVALID;
-	s->limit = bytes ? bytes : SSE_STREAM_DEFAULT_QUEUE_LIMIT;
+	s->q.limit = bytes ? bytes : SSE_STREAM_DEFAULT_QUEUE_LIMIT;
 	return 0;
 }
 
@@ -131,27 +141,24 @@ int sse_stream_set_flags(struct sse_stream *s, unsigned flags)
 	return 0;
 }
 
-/* Bytes of the ring the stream still owes. */
-static uint64_t ring_owed(const struct sse_stream *s)
+static bool following(const struct sse_stream *s)
 {
-	return sse__replay_backlog(s->ring, s->cursor) - s->frame_off;
+	return s->src.ops != NULL;
 }
 
-static int behind_ring(const struct sse_stream *s)
+/* Bytes owed: the queue's, and the ring's from the stream's position. */
+static uint64_t owed(const struct sse_stream *s)
 {
-	return s->cursor < sse_replay_first_seq(s->ring);
+	uint64_t n = s->q.tail - s->q.head;
+
+	return following(s) ? n + s->src.ops->owed(&s->src) : n;
 }
 
 size_t sse_stream_pending(const struct sse_stream *s)
 {
-	uint64_t owed;
+	uint64_t n = s && s->error == 0 ? owed(s) : 0;
 
-	if (s == NULL)
-		return 0;
-	owed = s->tail - s->head;
-	if (s->ring != NULL)
-		owed += ring_owed(s);
-	return owed > SIZE_MAX ? SIZE_MAX : (size_t)owed;
+	return n > SIZE_MAX ? SIZE_MAX : (size_t)n;
 }
 
 int sse_stream_error(const struct sse_stream *s)
@@ -159,103 +166,24 @@ int sse_stream_error(const struct sse_stream *s)
 	return s ? s->error : 0;
 }
 
+/* A failed stream lets its queue and its ring go, once its transport
+ * holds none of their bytes. */
+static void forget(struct sse_stream *s)
+{
+	if (in_flight(s))
+		return;
+	queue_drop(s);
+	s->src = (struct sse__source){.hold = s->src.hold};
+}
+
 /* The stream is dead: keep the code for every later call, and let the
  * memory go now, since no byte of it can be sent any more. */
 static int stream_fail(struct sse_stream *s, int code)
 {
 	s->error = code;
-	queue_drop(s);
+	s->stall_from = NOT_STALLING;
+	forget(s);
 	return code;
-}
-
-/* Bytes the tail can take without passing the limit. */
-static size_t queue_room(const struct sse_stream *s)
-{
-	size_t pending = s->tail - s->head;
-	size_t free_tail = s->cap - s->tail;
-	size_t allowed = s->limit > pending ? s->limit - pending : 0;
-
-	return free_tail < allowed ? free_tail : allowed;
-}
-
-/* Where the next frame goes; NULL (not NULL + 0) before the first use. */
-static char *queue_end(const struct sse_stream *s)
-{
-	return s->buf ? s->buf + s->tail : NULL;
-}
-
-/* Move the unsent bytes to the front, so the free space is all at the tail. */
-static void queue_compact(struct sse_stream *s)
-{
-	size_t pending = s->tail - s->head;
-
-	if (s->head == 0)
-		return;
-	if (pending > 0)
-		memmove(s->buf, s->buf + s->head, pending);
-	s->head = 0;
-	s->tail = pending;
-}
-
-/* A capacity of at least total: doubling, but never past the limit when
- * total fits under it, so the limit also bounds the memory. */
-static size_t grown_cap(const struct sse_stream *s, size_t total)
-{
-	size_t cap = s->cap ? s->cap : QUEUE_MIN_CAP;
-
-	while (cap < total && cap <= SIZE_MAX / 2)
-		cap *= 2;
-	if (cap < total)
-		cap = total;
-	if (cap > s->limit && total <= s->limit)
-		cap = s->limit;
-	return cap;
-}
-
-/* Make room for n more bytes at the tail. Fails, changing no queued byte,
- * with SSE_ERR_QUEUE_FULL past the limit or SSE_ERR_NOMEM. */
-static int queue_reserve(struct sse_stream *s, size_t n)
-{
-	size_t pending = s->tail - s->head;
-	size_t cap;
-	char *buf;
-
-	if (pending > s->limit || n > s->limit - pending)
-		return SSE_ERR_QUEUE_FULL;
-	if (n <= s->cap - s->tail)
-		return 0;
-	queue_compact(s);
-	if (n <= s->cap - s->tail)
-		return 0;
-	cap = grown_cap(s, pending + n);
-	buf = sse__realloc(&s->alloc, s->buf, s->cap, cap);
-	if (buf == NULL)
-		return SSE_ERR_NOMEM;
-	s->buf = buf;
-	s->cap = cap;
-	return 0;
-}
-
-/* Encode one frame straight into the queue's tail: try the room there is,
- * and on SSE_ERR_BUFFER reserve the exact size reported and encode again.
- * On any error the tail is not advanced, so nothing is queued. */
-static int queue_frame(struct sse_stream *s, frame_fn encode, const void *src)
-{
-	size_t n = 0;
-	int rc;
-
-	rc = encode(src, s->flags, queue_end(s), queue_room(s), &n);
-	if (rc == SSE_ERR_BUFFER) {
-		rc = queue_reserve(s, n);
-		if (rc != 0)
-			return rc;
-		rc = encode(src, s->flags, queue_end(s), n, &n);
-	}
-	if (rc != 0)
-		return rc;
-	s->tail += n;
-	s->last_activity = *s->clock;
-	return 0;
 }
 
 /* Call the flush callback once the queue is empty and something was written
@@ -264,11 +192,11 @@ static int transport_flush(struct sse_stream *s)
 {
 	int rc;
 
-	if (!s->need_flush || s->cb.flush == NULL) {
+	if (!s->need_flush || s->tr.flush == NULL) {
 		s->need_flush = false;
 		return 0;
 	}
-	rc = s->cb.flush(s->user);
+	rc = s->tr.flush(s->tr.ctx);
 	if (rc == SSE_ERR_WOULDBLOCK)
 		return rc;
 	if (rc != 0) /* a positive return is a broken callback */
@@ -277,81 +205,44 @@ static int transport_flush(struct sse_stream *s)
 	return 0;
 }
 
-static void gather_add(struct gather *g, enum piece_kind kind, const void *base, size_t len)
+void sse__gather_add(struct sse__gather *g, enum sse__piece_kind kind, const void *base,
+		     size_t len, size_t frames)
 {
 	g->iov[g->n] = (struct sse_iovec){base, len};
-	g->from[g->n] = kind;
+	g->from[g->n] = (unsigned char)kind;
+	g->frames[g->n] = frames;
 	g->n++;
 }
 
-/* Append whole ring frames from `seq` on, merging frames that lie next
- * to each other in the ring's arena into one piece. */
-static void gather_frames(const struct sse_stream *s, struct gather *g, uint64_t seq)
-{
-	const char *p;
-	size_t len;
-
-	while (g->n < SSE_IOV_MAX && sse_replay_frame(s->ring, seq, &p, &len) == 1) {
-		struct sse_iovec *last = g->n ? &g->iov[g->n - 1] : NULL;
-
-		if (last && g->from[g->n - 1] == PIECE_FRAMES &&
-		    (const char *)last->base + last->len == p) {
-			last->len += len;
-		} else {
-			gather_add(g, PIECE_FRAMES, p, len);
-		}
-		seq++;
-	}
-}
-
 /*
- * What to write next, in order: the rest of a ring frame written in part
- * (a frame is never interrupted), then the stream's own queued bytes
+ * What to hand out next, in order: the rest of a ring frame written in
+ * part (a frame is never interrupted), then the stream's own queued bytes
  * (opening bytes, heartbeats, direct sends), then the ring's frames.
  */
-static void gather(const struct sse_stream *s, struct gather *g)
+static void gather(const struct sse_stream *s, struct sse__gather *g)
 {
-	const char *p;
-	size_t len;
-
 	g->n = 0;
-	if (s->ring && s->frame_off > 0 && sse_replay_frame(s->ring, s->cursor, &p, &len) == 1)
-		gather_add(g, PIECE_FRAMES, p + s->frame_off, len - s->frame_off);
-	if (s->head < s->tail)
-		gather_add(g, PIECE_QUEUE, s->buf + s->head, s->tail - s->head);
-	if (s->ring == NULL)
-		return;
-	gather_frames(s, g, s->frame_off > 0 ? s->cursor + 1 : s->cursor);
+	if (following(s))
+		s->src.ops->gather(&s->src, g, true);
+	if (s->q.head < s->q.tail)
+		sse__gather_add(g, SSE__PIECE_QUEUE, s->q.buf + s->q.head, s->q.tail - s->q.head, 0);
+	if (following(s))
+		s->src.ops->gather(&s->src, g, false);
 }
 
-/* Move a ring position past n written bytes of frames, from cursor on. */
-static void advance_frames(struct sse_stream *s, size_t n)
-{
-	while (n > 0) {
-		const char *p;
-		size_t len;
-
-		sse_replay_frame(s->ring, s->cursor, &p, &len);
-		if (n < len - s->frame_off) {
-			s->frame_off += n;
-			return;
-		}
-		n -= len - s->frame_off;
-		s->frame_off = 0;
-		s->cursor++;
-	}
-}
-
-/* Account `taken` bytes against the pieces they came from, in order. */
-static void consume(struct sse_stream *s, const struct gather *g, size_t taken)
+/* Account `taken` bytes against the pieces they came from, in order; an
+ * asynchronous transport holds them until it completes them. */
+static void consume(struct sse_stream *s, const struct sse__gather *g, size_t taken)
 {
 	for (size_t i = 0; i < g->n && taken > 0; i++) {
 		size_t n = taken < g->iov[i].len ? taken : g->iov[i].len;
 
-		if (g->from[i] == PIECE_QUEUE)
-			s->head += n;
+		if (g->from[i] == SSE__PIECE_QUEUE)
+			sse__queue_took(&s->q, n, s->src.hold);
 		else
-			advance_frames(s, n);
+			s->src.ops->consume(&s->src, n, g->iov[i].len, g->frames[i]);
+		if (s->src.hold)
+			sse__flight_add(&s->flight, g->from[i], n);
 		taken -= n;
 	}
 }
@@ -359,23 +250,32 @@ static void consume(struct sse_stream *s, const struct gather *g, size_t taken)
 /* Hand the pieces to the transport: writev when there are several and
  * the stream has one, else write with the first. *offered is the most
  * the call may report taken. */
-static int transport_call(struct sse_stream *s, const struct gather *g, size_t *offered,
+static int transport_call(struct sse_stream *s, const struct sse__gather *g, size_t *offered,
 			  size_t *taken)
 {
-	if (g->n > 1 && s->writev != NULL) {
+	if (g->n > 1 && s->tr.writev != NULL) {
 		*offered = 0;
 		for (size_t i = 0; i < g->n; i++)
 			*offered += g->iov[i].len;
-		return s->writev(g->iov, g->n, taken, s->user);
+		return s->tr.writev(g->iov, g->n, taken, s->tr.ctx);
 	}
 	*offered = g->iov[0].len;
-	return s->cb.write(g->iov[0].base, g->iov[0].len, taken, s->user);
+	return s->tr.write(g->iov[0].base, g->iov[0].len, taken, s->tr.ctx);
+}
+
+/* Bytes left the stream (taken by a transport or read): progress. */
+static void took(struct sse_stream *s, const struct sse__gather *g, size_t n)
+{
+	consume(s, g, n);
+	s->need_flush = true;
+	s->last_activity = *s->clock;
+	s->stall_from = NOT_STALLING;
 }
 
 /* One transport call. 0: bytes were taken; WOULDBLOCK: stop for now (also
  * when nothing was taken, so a lazy transport cannot make us spin); any
  * other value has failed the stream. */
-static int transport_write(struct sse_stream *s, const struct gather *g)
+static int transport_write(struct sse_stream *s, const struct sse__gather *g)
 {
 	size_t offered = 0, taken = 0;
 	int rc = transport_call(s, g, &offered, &taken);
@@ -388,9 +288,7 @@ static int transport_write(struct sse_stream *s, const struct gather *g)
 		return stream_fail(s, SSE_ERR_IO); /* a broken callback */
 	if (taken == 0)
 		return SSE_ERR_WOULDBLOCK;
-	consume(s, g, taken);
-	s->need_flush = true;
-	s->last_activity = *s->clock;
+	took(s, g, taken);
 	/* Even after a short write, go on until the transport says
 	 * would-block: a callback may take less for reasons of its own (a
 	 * record size), and stopping early would stall a stream whose loop
@@ -399,58 +297,100 @@ static int transport_write(struct sse_stream *s, const struct gather *g)
 	return 0;
 }
 
-int sse__stream_lagging(const struct sse_stream *s)
+/* A follower that missed events (its ring dropped them, or it lags past
+ * its bound) fails rather than skip them. */
+static int check_source(struct sse_stream *s)
 {
-	return s->ring != NULL && (behind_ring(s) || ring_owed(s) > s->limit);
+	int rc = following(s) ? s->src.ops->check(&s->src) : 0;
+
+	return rc != 0 ? stream_fail(s, rc) : 0;
 }
 
-/* A following stream that fell behind its ring has missed frames: it
- * fails rather than skip them. */
-static int check_ring(struct sse_stream *s)
+/* The stream still owes bytes its transport refused: the stall clock
+ * runs from the first refusal after the last progress. Re-sorts the
+ * stream with its owner when that brings its deadline forward. */
+static void waiting(struct sse_stream *s)
 {
-	if (s->ring != NULL && behind_ring(s))
-		return stream_fail(s, SSE_ERR_GAP);
-	return 0;
+	uint64_t before;
+
+	if (s->stall_from != NOT_STALLING)
+		return;
+	before = sse__stream_deadline(s);
+	s->stall_from = *s->clock;
+	if (s->owner_ops != NULL && sse__stream_deadline(s) < before)
+		s->owner_ops->deadline_moved(s->owner, s);
 }
 
-/* A follower whose transport takes nothing more while it owes more than
- * its limit is a slow consumer. Judged only after the transport refused:
- * a client resuming with a long backlog, or a large event, is fine as
- * long as its bytes keep flowing. */
-static int check_backlog(struct sse_stream *s, int rc)
+/* Nothing more is owed: a follower lets its queue buffer go, since its
+ * own bytes are rare (opening bytes, heartbeats, a reset) and an idle
+ * subscriber should not keep memory for them. */
+static void drained(struct sse_stream *s)
 {
-	if (rc == SSE_ERR_WOULDBLOCK && s->ring != NULL && ring_owed(s) > s->limit)
-		return stream_fail(s, SSE_ERR_QUEUE_FULL);
-	return rc;
+	sse__queue_rewind(&s->q);
+	if (following(s))
+		queue_drop(s);
+	s->stall_from = NOT_STALLING;
 }
 
-/* Write until nothing is owed, then flush. Returns 0, WOULDBLOCK while
- * bytes or a flush remain, or the error that failed the stream. */
-static int drain(struct sse_stream *s)
+/* Push: write until nothing is owed, then flush. Returns 0, WOULDBLOCK
+ * while bytes or a flush remain, or the error that failed the stream. */
+static int push(struct sse_stream *s)
 {
-	struct gather g;
-	int rc = check_ring(s);
+	struct sse__gather g;
+	int rc = 0;
 
 	s->busy = true;
 	while (rc == 0) {
 		gather(s, &g);
 		if (g.n == 0)
 			break;
-		rc = transport_write(s, &g);
+		if (s->src.hold)
+			rc = sse__flight_reserve(&s->alloc, &s->flight);
+		if (rc == 0)
+			rc = transport_write(s, &g);
 	}
+	if (rc == SSE_ERR_NOMEM)
+		rc = stream_fail(s, rc); /* the bytes it held could never be told done */
 	if (rc == 0) {
-		s->head = s->tail = 0; /* empty: reuse the buffer from its start */
-		/* A follower's own bytes are rare (opening bytes, heartbeats, a
-		 * reset): an idle subscriber should not keep a buffer for them. */
-		if (s->ring != NULL)
-			queue_drop(s);
+		drained(s);
 		rc = transport_flush(s);
 	}
 	s->busy = false;
-	return check_backlog(s, rc);
+	return rc;
 }
 
-/* What a send or flush must return before doing anything, or 0 to go on. */
+/* Pull: tell the transport once that bytes are owed; they wait for reads. */
+static int pull(struct sse_stream *s)
+{
+	if (owed(s) == 0)
+		return 0;
+	if (!s->woken) {
+		s->woken = true;
+		s->busy = true;
+		s->tr.wake(s, s->tr.ctx);
+		s->busy = false;
+	}
+	return SSE_ERR_WOULDBLOCK;
+}
+
+/* Hand out what is owed. An owner (a hub) hears when the stream is
+ * caught up, however that came about (a send, a heartbeat, a visit), so
+ * it never waits for a "writable" that an edge-triggered loop may not
+ * report again. */
+static int drain(struct sse_stream *s)
+{
+	int rc = check_source(s);
+
+	if (rc == 0)
+		rc = s->tr.write != NULL ? push(s) : pull(s);
+	if (rc == SSE_ERR_WOULDBLOCK)
+		waiting(s);
+	else if (rc == 0 && s->owner_ops != NULL && s->owner_ops->drained != NULL)
+		s->owner_ops->drained(s->owner, s);
+	return rc;
+}
+
+/* What a send, flush or read must return before doing anything, or 0. */
 static int stream_check(const struct sse_stream *s)
 {
 	if (s == NULL || s->busy)
@@ -458,16 +398,106 @@ static int stream_check(const struct sse_stream *s)
 	return s->error;
 }
 
+int sse__stream_idle(const struct sse_stream *s)
+{
+	return s->busy ? SSE_ERR_INVALID : 0;
+}
+
+/* Copy gathered pieces into buf, up to cap bytes; returns the count. */
+static size_t copy_out(const struct sse__gather *g, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < g->n && n < cap; i++) {
+		size_t k = g->iov[i].len < cap - n ? g->iov[i].len : cap - n;
+
+		memcpy(buf + n, g->iov[i].base, k);
+		n += k;
+	}
+	return n;
+}
+
+/* Nothing owed at a read: the stream is caught up, and the next bytes
+ * owed wake the transport again. */
+static int read_empty(struct sse_stream *s)
+{
+	drained(s);
+	s->woken = false;
+	if (s->owner_ops != NULL && s->owner_ops->drained != NULL)
+		s->owner_ops->drained(s->owner, s);
+	return SSE_ERR_WOULDBLOCK;
+}
+
+
+int sse_stream_complete(struct sse_stream *s, size_t n)
+{
+	if (s == NULL || s->busy || n > s->flight.bytes)
+		return SSE_ERR_INVALID;
+	while (n > 0) {
+		int kind;
+		size_t k = sse__flight_pop(&s->flight, n, &kind);
+
+		if (kind == SSE__PIECE_QUEUE)
+			sse__queue_done(&s->q, &s->alloc, &s->flight, k);
+		else
+			s->src.ops->complete(&s->src, k);
+		n -= k;
+	}
+	if (s->error != 0)
+		forget(s); /* a failed stream lets go once nothing is held */
+	return 0;
+}
+
+size_t sse_stream_inflight(const struct sse_stream *s)
+{
+	return s ? s->flight.bytes : 0;
+}
+
+int sse_stream_read(struct sse_stream *s, void *buf, size_t cap, size_t *n)
+{
+	struct sse__gather g;
+	size_t got = 0;
+	int rc = stream_check(s);
+
+	if (buf == NULL || cap == 0 || n == NULL || (rc == 0 && s->src.hold))
+		rc = SSE_ERR_INVALID; /* reads copy: an asynchronous stream writes */
+	if (n != NULL)
+		*n = 0;
+	if (rc == 0)
+		rc = check_source(s);
+	if (rc != 0)
+		return rc;
+	/* A gather stops at SSE_IOV_MAX pieces: gather again until full. */
+	do {
+		size_t k;
+
+		gather(s, &g);
+		k = copy_out(&g, (char *)buf + got, cap - got);
+		if (k == 0)
+			break;
+		took(s, &g, k);
+		got += k;
+	} while (got < cap);
+	*n = got;
+	if (got == 0)
+		return read_empty(s);
+	if (owed(s) > 0)
+		s->stall_from = *s->clock; /* still owing: stalls count from this read */
+	return 0;
+}
+
 /* The common tail of every send: queue one frame, then write eagerly.
  * A transport that cannot take it all now is not an error for the sender. */
-static int stream_send_frame(struct sse_stream *s, frame_fn encode, const void *src)
+static int stream_send_frame(struct sse_stream *s, sse__frame_fn encode, const void *src)
 {
 	int rc = stream_check(s);
 
 	if (rc == 0)
-		rc = queue_frame(s, encode, src);
-	if (rc == 0)
+		rc = sse__queue_frame(&s->q, &s->alloc, &s->flight, encode, src, s->flags);
+	if (rc == 0) {
+		s->last_activity = *s->clock;
 		rc = drain(s);
+	}
 	return rc == SSE_ERR_WOULDBLOCK ? 0 : rc;
 }
 
@@ -557,7 +587,7 @@ int sse_stream_start(struct sse_stream *s, uint64_t now_ms)
 
 	if (rc != 0 || s->started)
 		return rc;
-	if (s->link.timers == NULL)
+	if (s->clock == &s->own_now)
 		s->own_now = now_ms;
 	s->started = true;
 	if (s->retry != SSE_RETRY_NONE)
@@ -586,32 +616,76 @@ int sse_stream_set_heartbeat(struct sse_stream *s, uint64_t interval_ms, uint64_
 	s->hb_interval = interval_ms;
 	s->hb_jitter = interval_ms ? jitter_ms : 0;
 	draw_cut(s);
-	if (s->link.timers != NULL)
-		sse__timers_update(s->link.timers, s);
+	if (s->owner_ops != NULL)
+		s->owner_ops->deadline_moved(s->owner, s);
 	return 0;
+}
+
+int sse_stream_set_stall(struct sse_stream *s, uint64_t ms)
+{
+	if (s == NULL)
+		return SSE_ERR_INVALID;
+	s->stall_ms = ms;
+	if (s->owner_ops != NULL)
+		s->owner_ops->deadline_moved(s->owner, s);
+	return 0;
+}
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
 uint64_t sse__stream_deadline(const struct sse_stream *s)
 {
-	if (s->hb_interval == 0 || s->error != 0)
+	uint64_t hb = SSE_NO_DEADLINE, stall = SSE_NO_DEADLINE;
+
+	if (s->error != 0)
 		return SSE_NO_DEADLINE;
-	return s->last_activity + (s->hb_interval - s->hb_cut);
+	if (s->hb_interval > 0)
+		hb = s->last_activity + (s->hb_interval - s->hb_cut);
+	if (s->stall_ms > 0 && s->stall_from != NOT_STALLING)
+		stall = add_sat(s->stall_from, s->stall_ms);
+	return hb < stall ? hb : stall;
 }
 
-int sse__stream_heartbeat(struct sse_stream *s)
+static bool stalled(const struct sse_stream *s, uint64_t now)
 {
-	uint64_t now = *s->clock;
-	int rc;
+	return s->stall_ms > 0 && s->stall_from != NOT_STALLING && now >= s->stall_from &&
+	       now - s->stall_from >= s->stall_ms;
+}
 
-	if (s->error != 0 || now < sse__stream_deadline(s))
-		return s->error;
-	rc = sse_stream_comment(s, NULL, 0);
-	(void)rc;
+static void heartbeat(struct sse_stream *s, uint64_t now)
+{
+	uint64_t due = s->last_activity + (s->hb_interval - s->hb_cut);
+
+	if (s->hb_interval == 0 || now < due)
+		return;
+	(void)sse_stream_comment(s, NULL, 0);
 	/* A new idle period starts now, whether the comment was queued or
 	 * not: a full queue means bytes are waiting already, and retrying at
 	 * once would only spin. */
 	s->last_activity = now;
 	draw_cut(s);
+}
+
+int sse__stream_visit(struct sse_stream *s)
+{
+	uint64_t now = *s->clock;
+
+	if (s->error != 0)
+		return s->error;
+	/* "Took nothing" is only known by offering bytes: a socket's room
+	 * comes back long before the loop hears it is writable (Linux says
+	 * so once a third of its buffer is free), so a slow reader is given
+	 * a write first. A pull stream's reader is asked by its own server. */
+	if (stalled(s, now) && s->tr.write != NULL)
+		(void)drain(s);
+	if (s->error == 0 && stalled(s, now))
+		return stream_fail(s, SSE_ERR_STALLED);
+	if (check_source(s) != 0)
+		return s->error;
+	heartbeat(s, now);
 	return s->error;
 }
 
@@ -619,17 +693,33 @@ int sse_stream_tick(struct sse_stream *s, uint64_t now_ms, uint64_t *next_ms)
 {
 	int rc;
 
-	if (s == NULL || next_ms == NULL || s->link.timers != NULL)
+	if (s == NULL || next_ms == NULL || s->owner_ops != NULL || s->busy)
 		return SSE_ERR_INVALID;
 	s->own_now = now_ms;
-	rc = sse__stream_heartbeat(s);
+	rc = sse__stream_visit(s);
 	*next_ms = sse__stream_deadline(s);
 	return rc;
 }
 
-struct sse__timer_link *sse__stream_link(struct sse_stream *s)
+void sse__stream_set_owner(struct sse_stream *s, const struct sse__owner_ops *ops, void *owner)
 {
-	return &s->link;
+	s->owner_ops = ops;
+	s->owner = ops ? owner : NULL;
+}
+
+void *sse__stream_owner(const struct sse_stream *s)
+{
+	return s->owner;
+}
+
+size_t *sse__stream_heap_slot(struct sse_stream *s)
+{
+	return &s->heap_slot;
+}
+
+size_t *sse__stream_owner_slot(struct sse_stream *s)
+{
+	return &s->owner_slot;
 }
 
 void sse__stream_use_clock(struct sse_stream *s, const uint64_t *clock)
@@ -642,40 +732,14 @@ void sse__stream_use_clock(struct sse_stream *s, const uint64_t *clock)
 	s->clock = clock;
 }
 
-int sse_stream_set_writev(struct sse_stream *s, sse_writev_fn writev)
+struct sse__source *sse__stream_source(struct sse_stream *s)
 {
-	if (s == NULL)
-		return SSE_ERR_INVALID;
-	s->writev = writev;
-	return 0;
+	return &s->src;
 }
 
-int sse_stream_follow(struct sse_stream *s, const struct sse_replay *r, uint64_t cursor)
+const struct sse__source *sse__stream_source_c(const struct sse_stream *s)
 {
-	if (s == NULL || s->busy || s->frame_off > 0)
-		return SSE_ERR_INVALID;
-	if (r != NULL && cursor > sse_replay_next_seq(r))
-		return SSE_ERR_INVALID;
-	s->ring = r;
-	s->cursor = r ? cursor : 0;
-	return 0;
-}
-
-uint64_t sse_stream_cursor(const struct sse_stream *s)
-{
-	return s && s->ring ? s->cursor : 0;
-}
-
-struct sse__hub_link *sse__stream_hub_link(struct sse_stream *s)
-{
-	return &s->hub_link;
-}
-
-void sse__stream_unfollow(struct sse_stream *s)
-{
-	s->ring = NULL;
-	s->cursor = 0;
-	s->frame_off = 0;
+	return &s->src;
 }
 
 void *sse_stream_user(const struct sse_stream *s)

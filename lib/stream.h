@@ -1,51 +1,111 @@
 /*
- * What the heartbeat scheduler (lib/timers.c) needs of a stream.
+ * What the modules above a stream need of it: the owner hook through which
+ * a scheduler or a hub attaches, and the source hook through which a
+ * stream follows a ring (lib/follow.c). The stream calls both only
+ * through the function pointers given here, so it never includes or
+ * calls a module above it.
  *
  * SPDX-License-Identifier: MIT
  */
 #ifndef SSE_PRIV_STREAM_H
 #define SSE_PRIV_STREAM_H
 
+#include <stdbool.h>
+
 #include "sse-private.h"
 
-/* A stream's place in a scheduler's heap. */
-struct sse__timer_link {
-	struct sse_timers *timers; /* NULL: not attached */
-	size_t index;              /* position in the heap */
+/* ---- the owner hook: the one scheduler or hub a stream belongs to */
+
+struct sse__owner_ops {
+	/* The stream's deadline moved earlier: re-sort it. */
+	void (*deadline_moved)(void *owner, struct sse_stream *s);
+	/* A read found nothing owed: the stream is caught up again. */
+	void (*drained)(void *owner, struct sse_stream *s);
+	/* The stream is being freed: let it go. */
+	void (*release)(void *owner, struct sse_stream *s);
 };
 
-struct sse__timer_link *sse__stream_link(struct sse_stream *s);
+/* Attach the stream to an owner (ops NULL: to none). */
+void sse__stream_set_owner(struct sse_stream *s, const struct sse__owner_ops *ops, void *owner);
+/* The owner's context, NULL when the stream has none. */
+void *sse__stream_owner(const struct sse_stream *s);
+
+/* Positions an owner keeps in the stream: in a deadline heap (SIZE_MAX
+ * when not in one) and in the owner's own array. */
+size_t *sse__stream_heap_slot(struct sse_stream *s);
+size_t *sse__stream_owner_slot(struct sse_stream *s);
 
 /* Point the stream's clock at a scheduler's time, or back at its own
  * (clock NULL), which then starts from the scheduler's last time. */
 void sse__stream_use_clock(struct sse_stream *s, const uint64_t *clock);
 
-/* When the stream next needs a visit, by its own clock; SSE_NO_DEADLINE
- * when heartbeats are off. */
+/* When the stream next needs a visit, by its own clock: its heartbeat,
+ * or the end of its stall time; SSE_NO_DEADLINE when neither is set. */
 uint64_t sse__stream_deadline(const struct sse_stream *s);
 
-/* Send a heartbeat if the stream has been idle for its interval, by its
- * clock. Returns 0 or the stream's error. */
-int sse__stream_heartbeat(struct sse_stream *s);
+/* A visit at the stream's clock: fail it if it stalled or missed events,
+ * else send a heartbeat if it was idle. Returns 0 or the stream's error. */
+int sse__stream_visit(struct sse_stream *s);
 
-/* A stream's place among a hub's subscribers. */
-struct sse__hub_link {
-	struct sse_hub *hub; /* NULL: not subscribed */
-	size_t index;        /* in the hub's subscriber array */
-	int blocked;         /* its transport said would-block: skip until writable */
+/* ---- the source hook: frames a stream hands out without copying them */
+
+/* Where a piece of output comes from, so taken bytes can be accounted. */
+enum sse__piece_kind { SSE__PIECE_QUEUE, SSE__PIECE_SOURCE };
+
+/* The pieces of one transport call, in order, their origin, and for a
+ * source piece the frames it ends (a piece always ends at a frame's end),
+ * so a piece taken whole is accounted without walking its frames. */
+struct sse__gather {
+	struct sse_iovec iov[SSE_IOV_MAX];
+	unsigned char from[SSE_IOV_MAX]; /* enum sse__piece_kind */
+	size_t frames[SSE_IOV_MAX];
+	size_t n;
 };
 
-struct sse__hub_link *sse__stream_hub_link(struct sse_stream *s);
+/* Append a piece; the caller checks there is room. */
+void sse__gather_add(struct sse__gather *g, enum sse__piece_kind kind, const void *base,
+		     size_t len, size_t frames);
 
-/* Stop following a ring, even in the middle of a frame (for a stream that
- * failed, or is being dropped: nothing more will be written from it). */
-void sse__stream_unfollow(struct sse_stream *s);
+struct sse__source;
 
-/* A follower that a blocked transport would fail now: behind its ring,
- * or owing more of it than its limit. */
-int sse__stream_lagging(const struct sse_stream *s);
+struct sse__source_ops {
+	/* Append the owed pieces while g has room: only the rest of the frame
+	 * in progress (rest true), or the whole frames after it. */
+	void (*gather)(const struct sse__source *src, struct sse__gather *g, bool rest);
+	/* n bytes of a gathered piece of len bytes ending `frames` frames
+	 * were taken (n <= len). */
+	void (*consume)(struct sse__source *src, size_t n, size_t len, size_t frames);
+	/* Bytes owed from the source; 0 when it missed events. */
+	uint64_t (*owed)(const struct sse__source *src);
+	/* 0, or SSE_ERR_GAP when the stream missed events or lags too far. */
+	int (*check)(const struct sse__source *src);
+	/* n bytes in flight were completed (asynchronous transports). */
+	void (*complete)(struct sse__source *src, size_t n);
+	/* Let go of the pin of the bytes in flight (the stream is freed). */
+	void (*release)(struct sse__source *src);
+};
 
-/* The scheduler side: re-sort a stream whose deadline moved earlier. */
-void sse__timers_update(struct sse_timers *t, struct sse_stream *s);
+/* A stream's position in a ring: frames [cursor, live end) are owed, and
+ * the first frame_off bytes of frame cursor are written already. */
+struct sse__source {
+	const struct sse__source_ops *ops; /* NULL: follows nothing */
+	const struct sse_replay *ring;
+	uint64_t cursor;
+	size_t frame_off;
+	uint64_t max_lag; /* 0: the ring's bounds only */
+	/* Asynchronous transports: bytes before the cursor stay in use until
+	 * completed; the oldest of them is at pin_seq + pin_off, and its frame
+	 * is pinned in the ring while any is in flight. */
+	bool hold;
+	bool stopped; /* unfollowed while held: completes, hands out nothing */
+	uint64_t pin_seq;
+	size_t pin_off;
+};
+
+struct sse__source *sse__stream_source(struct sse_stream *s);
+const struct sse__source *sse__stream_source_c(const struct sse_stream *s);
+
+/* Refuse calls from inside a callback: 0, or SSE_ERR_INVALID. */
+int sse__stream_idle(const struct sse_stream *s);
 
 #endif

@@ -1,6 +1,6 @@
 /*
- * The heartbeat scheduler: a binary min-heap of streams by deadline, so a
- * tick visits only the streams that are due.
+ * The scheduler: a binary min-heap of streams by deadline (heartbeat or
+ * stall), so a tick visits only the streams that are due.
  *
  * Sends do not touch the heap (they only stamp the stream), so a stream's
  * key may be earlier than its true deadline. Such a stream is visited,
@@ -10,7 +10,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "stream.h"
+#include "timers.h"
 
 struct timer_entry {
 	uint64_t key;
@@ -42,19 +42,30 @@ int sse_timers_new(struct sse_timers **out, sse_stream_failed_fn on_failed, void
 	return 0;
 }
 
-static void detach(struct sse_timers *t, struct sse_stream *s)
+/* Off the heap: its own clock again. */
+static void detach(struct sse_stream *s)
 {
-	sse__stream_link(s)->timers = NULL;
+	*sse__stream_heap_slot(s) = SIZE_MAX;
 	sse__stream_use_clock(s, NULL);
-	(void)t;
+}
+
+/* A stream attached by sse_timers_add() has the scheduler as its owner. */
+static bool owned_by(const struct sse_timers *t, const struct sse_stream *s)
+{
+	return sse__stream_owner(s) == t;
 }
 
 void sse_timers_free(struct sse_timers *t)
 {
 	if (t == NULL)
 		return;
-	for (size_t i = 0; i < t->len; i++)
-		detach(t, t->heap[i].stream);
+	for (size_t i = 0; i < t->len; i++) {
+		struct sse_stream *s = t->heap[i].stream;
+
+		if (owned_by(t, s))
+			sse__stream_set_owner(s, NULL, NULL);
+		detach(s);
+	}
 	sse__free(&t->alloc, t->heap, t->cap * sizeof(*t->heap));
 	sse__free(&t->alloc, t, sizeof(*t));
 }
@@ -67,7 +78,7 @@ size_t sse_timers_count(const struct sse_timers *t)
 static void place(struct sse_timers *t, size_t i, struct timer_entry e)
 {
 	t->heap[i] = e;
-	sse__stream_link(e.stream)->index = i;
+	*sse__stream_heap_slot(e.stream) = i;
 }
 
 static void sift_up(struct sse_timers *t, size_t i)
@@ -100,18 +111,10 @@ static void sift_down(struct sse_timers *t, size_t i)
 	place(t, i, e);
 }
 
-int sse_timers_add(struct sse_timers *t, struct sse_stream *s)
+int sse__timers_insert(struct sse_timers *t, struct sse_stream *s)
 {
-	struct sse__timer_link *link;
-
-	if (t == NULL || s == NULL)
-		return SSE_ERR_INVALID;
-	link = sse__stream_link(s);
-	if (link->timers != NULL)
-		return SSE_ERR_INVALID;
 	if (t->len == t->cap && sse__grow(&t->alloc, (void **)&t->heap, &t->cap, sizeof(*t->heap)) != 0)
 		return SSE_ERR_NOMEM;
-	link->timers = t;
 	sse__stream_use_clock(s, &t->now);
 	t->heap[t->len] = (struct timer_entry){sse__stream_deadline(s), s};
 	sift_up(t, t->len++);
@@ -127,29 +130,63 @@ static void heap_remove(struct sse_timers *t, size_t i)
 		return;
 	place(t, i, last);
 	sift_up(t, i);
-	sift_down(t, sse__stream_link(last.stream)->index);
+	sift_down(t, *sse__stream_heap_slot(last.stream));
 }
 
-void sse_timers_remove(struct sse_timers *t, struct sse_stream *s)
+void sse__timers_erase(struct sse_timers *t, struct sse_stream *s)
 {
-	struct sse__timer_link *link;
+	size_t i = *sse__stream_heap_slot(s);
 
-	if (t == NULL || s == NULL)
+	if (i >= t->len || t->heap[i].stream != s)
 		return;
-	link = sse__stream_link(s);
-	if (link->timers != t)
-		return;
-	heap_remove(t, link->index);
-	detach(t, s);
+	heap_remove(t, i);
+	detach(s);
 }
 
 void sse__timers_update(struct sse_timers *t, struct sse_stream *s)
 {
-	size_t i = sse__stream_link(s)->index;
+	size_t i = *sse__stream_heap_slot(s);
 
+	if (i >= t->len || t->heap[i].stream != s)
+		return;
 	t->heap[i].key = sse__stream_deadline(s);
 	sift_up(t, i);
-	sift_down(t, sse__stream_link(s)->index);
+	sift_down(t, *sse__stream_heap_slot(s));
+}
+
+static void owner_deadline_moved(void *owner, struct sse_stream *s)
+{
+	sse__timers_update(owner, s);
+}
+
+static void owner_release(void *owner, struct sse_stream *s)
+{
+	sse_timers_remove(owner, s);
+}
+
+static const struct sse__owner_ops timers_owner = {
+	.deadline_moved = owner_deadline_moved,
+	.release = owner_release,
+};
+
+int sse_timers_add(struct sse_timers *t, struct sse_stream *s)
+{
+	int rc;
+
+	if (t == NULL || s == NULL || sse__stream_owner(s) != NULL || sse__stream_idle(s) != 0)
+		return SSE_ERR_INVALID;
+	rc = sse__timers_insert(t, s);
+	if (rc == 0)
+		sse__stream_set_owner(s, &timers_owner, t);
+	return rc;
+}
+
+void sse_timers_remove(struct sse_timers *t, struct sse_stream *s)
+{
+	if (t == NULL || s == NULL || !owned_by(t, s))
+		return;
+	sse__timers_erase(t, s);
+	sse__stream_set_owner(s, NULL, NULL);
 }
 
 /* Visit the stream at the top: heartbeat if idle, then re-key it; a
@@ -158,11 +195,13 @@ void sse__timers_update(struct sse_timers *t, struct sse_stream *s)
 static void visit_top(struct sse_timers *t)
 {
 	struct sse_stream *s = t->heap[0].stream;
-	int rc = sse__stream_heartbeat(s);
+	int rc = sse__stream_visit(s);
 
 	if (rc != 0) {
 		heap_remove(t, 0);
-		detach(t, s);
+		detach(s);
+		if (owned_by(t, s))
+			sse__stream_set_owner(s, NULL, NULL);
 		if (t->on_failed != NULL)
 			t->on_failed(s, rc, t->user);
 		return;

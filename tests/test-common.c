@@ -52,9 +52,9 @@ static int writer_refuses(struct test_writer *w)
 	return 0;
 }
 
-int test_writer_write(const void *buf, size_t len, size_t *taken, void *user)
+int test_writer_write(const void *buf, size_t len, size_t *taken, void *ctx)
 {
-	struct test_writer *w = user;
+	struct test_writer *w = ctx;
 	size_t n = len;
 	int rc = writer_refuses(w);
 
@@ -67,9 +67,9 @@ int test_writer_write(const void *buf, size_t len, size_t *taken, void *user)
 	return 0;
 }
 
-int test_writer_writev(const struct sse_iovec *iov, size_t n, size_t *taken, void *user)
+int test_writer_writev(const struct sse_iovec *iov, size_t n, size_t *taken, void *ctx)
 {
-	struct test_writer *w = user;
+	struct test_writer *w = ctx;
 	size_t budget = w->max_per_call ? w->max_per_call : SIZE_MAX;
 	int rc = writer_refuses(w);
 
@@ -89,18 +89,32 @@ int test_writer_writev(const struct sse_iovec *iov, size_t n, size_t *taken, voi
 	return 0;
 }
 
-int test_writer_flush(void *user)
+int test_writer_flush(void *ctx)
 {
-	struct test_writer *w = user;
+	struct test_writer *w = ctx;
 
 	w->flushes++;
 	return 0;
 }
 
-const struct sse_callbacks test_writer_callbacks = {
-	.write = test_writer_write,
-	.flush = test_writer_flush,
-};
+struct sse_transport test_writer_transport(struct test_writer *w, bool writev)
+{
+	return (struct sse_transport){.size = sizeof(struct sse_transport),
+				      .write = test_writer_write,
+				      .writev = writev ? test_writer_writev : NULL,
+				      .flush = test_writer_flush,
+				      .ctx = w};
+}
+
+struct sse_stream *test_stream_new(struct test_writer *w, bool writev,
+				   const struct sse_allocator *alloc)
+{
+	struct sse_transport t = test_writer_transport(w, writev);
+	struct sse_stream *s = NULL;
+
+	ck_assert_int_eq(sse_stream_new(&s, &t, w, alloc), 0);
+	return s;
+}
 
 /* Each block carries its size in a header so the counts stay exact even
  * when the library passes a wrong size (which a test then catches). */

@@ -9,6 +9,7 @@
 #define SSE_TEST_COMMON_H
 
 #include <check.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "sse.h"
@@ -30,12 +31,17 @@ struct test_writer {
 
 void test_writer_init(struct test_writer *w);
 void test_writer_fini(struct test_writer *w);
-int test_writer_write(const void *buf, size_t len, size_t *taken, void *user);
-int test_writer_flush(void *user);
+int test_writer_write(const void *buf, size_t len, size_t *taken, void *ctx);
+int test_writer_flush(void *ctx);
 /* The same transport through writev: takes up to max_per_call bytes in
  * all, across the pieces, stopping at any byte. */
-int test_writer_writev(const struct sse_iovec *iov, size_t n, size_t *taken, void *user);
-extern const struct sse_callbacks test_writer_callbacks;
+int test_writer_writev(const struct sse_iovec *iov, size_t n, size_t *taken, void *ctx);
+/* A push transport over w: write and flush, and writev when asked. */
+struct sse_transport test_writer_transport(struct test_writer *w, bool writev);
+/* A stream on test_writer_transport(w, writev), whose user pointer is w
+ * too; fails the test if it cannot be made. */
+struct sse_stream *test_stream_new(struct test_writer *w, bool writev,
+				   const struct sse_allocator *alloc);
 
 /* An allocator double: fails the call numbered fail_at (1-based; 0 never),
  * and counts live allocations and bytes so a test can prove no leak. */

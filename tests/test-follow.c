@@ -12,7 +12,8 @@
 
 static struct sse_replay *new_ring(size_t events, size_t bytes)
 {
-	struct sse_replay_config cfg = {.max_events = events, .max_bytes = bytes};
+	struct sse_replay_config cfg = {.size = sizeof(cfg), .max_events = events,
+					.max_bytes = bytes, .epoch = ""};
 	struct sse_replay *r;
 
 	ck_assert_int_eq(sse_replay_new(&r, &cfg, NULL), 0);
@@ -31,9 +32,7 @@ static struct sse_stream *new_stream(struct test_writer *w, int with_writev)
 	struct sse_stream *s;
 
 	test_writer_init(w);
-	ck_assert_int_eq(sse_stream_new(&s, &test_writer_callbacks, w, NULL), 0);
-	if (with_writev)
-		ck_assert_int_eq(sse_stream_set_writev(s, test_writer_writev), 0);
+	s = test_stream_new(w, with_writev, NULL);
 	return s;
 }
 
@@ -92,34 +91,39 @@ END_TEST
 
 /* A transport that allows stingy_calls more calls, then would-block. */
 static int stingy_calls;
-static int stingy_write(const void *buf, size_t len, size_t *taken, void *user)
+static int stingy_write(const void *buf, size_t len, size_t *taken, void *ctx)
 {
-	struct test_writer *w = user;
+	struct test_writer *w = ctx;
 
 	if (stingy_calls-- <= 0)
 		return SSE_ERR_WOULDBLOCK;
 	return test_writer_write(buf, len, taken, w);
 }
 
-static int stingy_writev(const struct sse_iovec *iov, size_t n, size_t *taken, void *user)
+static int stingy_writev(const struct sse_iovec *iov, size_t n, size_t *taken, void *ctx)
 {
 	if (stingy_calls-- <= 0)
 		return SSE_ERR_WOULDBLOCK;
-	return test_writer_writev(iov, n, taken, user);
+	return test_writer_writev(iov, n, taken, ctx);
 }
 
-static const struct sse_callbacks stingy = {.write = stingy_write};
+static struct sse_transport stingy(struct test_writer *w)
+{
+	return (struct sse_transport){.size = sizeof(struct sse_transport), .write = stingy_write,
+				      .writev = stingy_writev, .ctx = w};
+}
 
 START_TEST(test_follow_heartbeat_waits_for_frame_boundary)
 {
 	struct sse_replay *r = new_ring(16, 4096);
+	struct sse_transport t;
 	struct test_writer w;
 	struct sse_stream *s;
 	uint64_t next;
 
 	test_writer_init(&w);
-	ck_assert_int_eq(sse_stream_new(&s, &stingy, &w, NULL), 0);
-	ck_assert_int_eq(sse_stream_set_writev(s, stingy_writev), 0);
+	t = stingy(&w);
+	ck_assert_int_eq(sse_stream_new(&s, &t, &w, NULL), 0);
 	ck_assert_int_eq(sse_stream_set_heartbeat(s, 1000, 0), 0);
 	ck_assert_int_eq(sse_stream_follow(s, r, 1), 0);
 	publish(r, "hello");
@@ -145,9 +149,9 @@ struct seen {
 	int ok;
 };
 
-static int on_message(const struct sse_message *m, void *user)
+static int on_message(const struct sse_message *m, void *ctx)
 {
-	struct seen *seen = user;
+	struct seen *seen = ctx;
 	char want[32];
 
 	seen->count++;
@@ -281,24 +285,52 @@ START_TEST(test_follow_slow_consumer_gets_gap)
 }
 END_TEST
 
-START_TEST(test_follow_backlog_past_limit_fails)
+START_TEST(test_follow_backlog_past_queue_limit_keeps_its_place)
 {
-	/* The queue limit bounds a follower's backlog too: past it the
-	 * client is too slow, and the stream fails instead of lagging on. */
+	/* The queue limit bounds what the stream queues itself, not the ring
+	 * frames it owes: a blocked follower owing far more than its limit
+	 * is not failed while the ring holds its frames, and gets them all
+	 * once its transport takes bytes again. */
 	struct sse_replay *r = new_ring(1000, 1 << 16);
 	struct test_writer w;
 	struct sse_stream *s = new_stream(&w, 1);
-	int rc = 0;
 
 	ck_assert_int_eq(sse_stream_set_queue_limit(s, 100), 0);
 	ck_assert_int_eq(sse_stream_follow(s, r, 1), 0);
 	w.wouldblock_left = 1000;
-	for (int i = 0; i < 10 && rc != SSE_ERR_QUEUE_FULL; i++) {
+	for (int i = 0; i < 50; i++) {
 		publish(r, "0123456789");
-		rc = sse_stream_flush(s);
+		ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_WOULDBLOCK);
 	}
-	ck_assert_int_eq(rc, SSE_ERR_QUEUE_FULL);
-	ck_assert_uint_eq(w.len, 0);
+	ck_assert_uint_eq(sse_stream_pending(s), 9 * 24 + 41 * 25); /* ids 1..9, 10..50 */
+	w.wouldblock_left = 0;
+	ck_assert_int_eq(sse_stream_flush(s), 0);
+	ck_assert_uint_eq(w.len, 9 * 24 + 41 * 25);
+	ck_assert_mem_eq(w.buf, "id: 1\ndata: 0123456789\n\n", 24);
+	ck_assert_mem_eq(w.buf + w.len - 25, "id: 50\ndata: 0123456789\n\n", 25);
+	ck_assert_uint_eq(sse_stream_cursor(s), 51);
+	sse_stream_free(s);
+	test_writer_fini(&w);
+	sse_replay_free(r);
+}
+END_TEST
+
+START_TEST(test_follow_max_lag_fails_only_past_it)
+{
+	struct sse_replay *r = new_ring(1000, 1 << 16);
+	struct test_writer w;
+	struct sse_stream *s = new_stream(&w, 1);
+
+	/* "id: 1\ndata: 0123456789\n\n" is 24 bytes */
+	ck_assert_int_eq(sse_stream_set_max_lag(s, 48), 0);
+	ck_assert_int_eq(sse_stream_follow(s, r, 1), 0);
+	w.wouldblock_left = 1000;
+	publish(r, "0123456789");
+	publish(r, "0123456789");
+	ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_WOULDBLOCK); /* 48: at the bound */
+	publish(r, "0123456789");
+	ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_GAP); /* 72: past it */
+	ck_assert_uint_eq(sse_stream_pending(s), 0);
 	sse_stream_free(s);
 	test_writer_fini(&w);
 	sse_replay_free(r);
@@ -319,7 +351,6 @@ START_TEST(test_follow_arguments)
 	ck_assert_uint_eq(sse_stream_cursor(s), 2);
 	ck_assert_int_eq(sse_stream_follow(s, NULL, 0), 0);
 	ck_assert_uint_eq(sse_stream_cursor(s), 0);
-	ck_assert_int_eq(sse_stream_set_writev(NULL, NULL), SSE_ERR_INVALID);
 	sse_stream_free(s);
 	test_writer_fini(&w);
 	sse_replay_free(r);
@@ -338,7 +369,8 @@ static Suite *follow_suite(void)
 	tcase_add_test(tc, test_follow_random_interleavings_lose_nothing);
 	tcase_add_test(tc, test_follow_wraps_around_the_arena);
 	tcase_add_test(tc, test_follow_slow_consumer_gets_gap);
-	tcase_add_test(tc, test_follow_backlog_past_limit_fails);
+	tcase_add_test(tc, test_follow_backlog_past_queue_limit_keeps_its_place);
+	tcase_add_test(tc, test_follow_max_lag_fails_only_past_it);
 	tcase_add_test(tc, test_follow_arguments);
 	suite_add_tcase(su, tc);
 	return su;

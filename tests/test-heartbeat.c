@@ -14,7 +14,7 @@ static struct sse_stream *s;
 static void setup(void)
 {
 	test_writer_init(&w);
-	ck_assert_int_eq(sse_stream_new(&s, &test_writer_callbacks, &w, NULL), 0);
+	s = test_stream_new(&w, false, NULL);
 }
 
 static void teardown(void)
@@ -191,7 +191,7 @@ static struct sse_timers *make_streams(int n, uint64_t interval)
 	ck_assert_int_eq(sse_timers_new(&t, on_failed, NULL, NULL), 0);
 	for (int i = 0; i < n; i++) {
 		test_writer_init(&ws[i]);
-		ck_assert_int_eq(sse_stream_new(&ss[i], &test_writer_callbacks, &ws[i], NULL), 0);
+		ss[i] = test_stream_new(&ws[i], false, NULL);
 		ck_assert_int_eq(sse_stream_set_heartbeat(ss[i], interval, 0), 0);
 		ck_assert_int_eq(sse_timers_add(t, ss[i]), 0);
 	}
@@ -308,7 +308,7 @@ START_TEST(test_heartbeat_timers_nomem)
 		test_writer_init(&ws[0]);
 		ck_assert_int_eq(sse_timers_new(&t, NULL, NULL, &ta.hooks), n == 1 ? SSE_ERR_NOMEM : 0);
 		if (n == 2) {
-			ck_assert_int_eq(sse_stream_new(&st, &test_writer_callbacks, &ws[0], NULL), 0);
+			st = test_stream_new(&ws[0], false, NULL);
 			ck_assert_int_eq(sse_timers_add(t, st), SSE_ERR_NOMEM);
 			sse_stream_free(st);
 			sse_timers_free(t);

@@ -290,8 +290,10 @@ END_TEST
 
 /* ---- the request parser ------------------------------------------------- */
 
-/* The input of the last parse: *req points into it until the next one. */
+/* The input of the last parse: *req points into it until the next one,
+ * and its fields into this array. */
 static char *held;
+static struct sse_http_header fields[SSE_HTTP_DEFAULT_HEADERS];
 
 static void release_held(void)
 {
@@ -299,9 +301,11 @@ static void release_held(void)
 	held = NULL;
 }
 
-/* Parse n bytes from an exact-size heap copy. */
+/* Parse n bytes from an exact-size heap copy, into the shared array. */
 static int parse_n(const char *s, size_t n, struct sse_http_request *req)
 {
+	req->headers = fields;
+	req->header_cap = SSE_HTTP_DEFAULT_HEADERS;
 	release_held();
 	held = malloc(n ? n : 1);
 	ck_assert_ptr_nonnull(held);
@@ -574,28 +578,108 @@ START_TEST(test_http_parse_header_limit)
 	char buf[4096];
 	size_t n;
 
-	n = make_fields(buf, SSE_HTTP_MAX_HEADERS, 1);
+	/* A request with exactly as many fields as the suggested array. */
+	n = make_fields(buf, SSE_HTTP_DEFAULT_HEADERS, 1);
 	ck_assert_int_eq(parse_n(buf, n, &req), 0);
-	ck_assert_uint_eq(req.header_count, SSE_HTTP_MAX_HEADERS);
-	expect_header(&req, SSE_HTTP_MAX_HEADERS - 1, "X-31", "v31");
-	n = make_fields(buf, SSE_HTTP_MAX_HEADERS + 1, 1);
+	ck_assert_uint_eq(req.header_count, SSE_HTTP_DEFAULT_HEADERS);
+	expect_header(&req, SSE_HTTP_DEFAULT_HEADERS - 1, "X-31", "v31");
+	n = make_fields(buf, SSE_HTTP_DEFAULT_HEADERS + 1, 1);
 	ck_assert_int_eq(parse_n(buf, n, &req), SSE_ERR_TOO_LARGE);
 	/* Known as soon as the extra field starts. */
-	n = make_fields(buf, SSE_HTTP_MAX_HEADERS, 0);
+	n = make_fields(buf, SSE_HTTP_DEFAULT_HEADERS, 0);
 	ck_assert_int_eq(parse_n(buf, n, &req), SSE_ERR_INCOMPLETE);
 	ck_assert_int_eq(parse_n(strcat(buf, "X"), n + 1, &req), SSE_ERR_TOO_LARGE);
 }
 END_TEST
 
+/* Parse from a string into the caller's array of cap fields. */
+static int parse_into(const char *s, struct sse_http_request *req, struct sse_http_header *h,
+		      size_t cap)
+{
+	*req = (struct sse_http_request){.headers = h, .header_cap = cap};
+	release_held();
+	held = malloc(strlen(s) + 1);
+	ck_assert_ptr_nonnull(held);
+	memcpy(held, s, strlen(s));
+	return sse_http_parse_request(held, strlen(s), req);
+}
+
+START_TEST(test_http_parse_caller_array)
+{
+	static const char three[] = "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+	static const char four[] = "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n";
+	struct sse_http_header h[4];
+	struct sse_http_request req;
+
+	/* Three fields in an array of three: an exact fit. The element
+	 * past the capacity is not the parser's to touch. */
+	memset(h, SENTINEL, sizeof(h));
+	ck_assert_int_eq(parse_into(three, &req, h, 3), 0);
+	ck_assert_ptr_eq(req.headers, h);
+	ck_assert_uint_eq(req.header_cap, 3);
+	ck_assert_uint_eq(req.header_count, 3);
+	expect_header(&req, 0, "A", "1");
+	expect_header(&req, 2, "C", "3");
+	for (size_t i = 0; i < sizeof(h[3]); i++)
+		ck_assert_int_eq(((unsigned char *)&h[3])[i], SENTINEL);
+
+	/* Four fields do not fit in three; the array and its size stay. */
+	ck_assert_int_eq(parse_into(four, &req, h, 3), SSE_ERR_TOO_LARGE);
+	ck_assert_ptr_eq(req.headers, h);
+	ck_assert_uint_eq(req.header_cap, 3);
+	for (size_t i = 0; i < sizeof(h[3]); i++)
+		ck_assert_int_eq(((unsigned char *)&h[3])[i], SENTINEL);
+	ck_assert_int_eq(parse_into(four, &req, h, 4), 0);
+	ck_assert_uint_eq(req.header_count, 4);
+	expect_header(&req, 3, "D", "4");
+
+	/* One field, an array of one; then none at all. */
+	ck_assert_int_eq(parse_into("GET / HTTP/1.1\r\nHost: h\r\n\r\n", &req, h, 1), 0);
+	ck_assert_uint_eq(req.header_count, 1);
+	ck_assert_int_eq(parse_into("GET / HTTP/1.1\r\nHost: h\r\n\r\n", &req, h, 0),
+			 SSE_ERR_TOO_LARGE);
+	ck_assert_int_eq(parse_into("GET / HTTP/1.1\r\nHost: h\r\n\r\n", &req, NULL, 0),
+			 SSE_ERR_TOO_LARGE);
+	ck_assert_int_eq(parse_into("GET / HTTP/1.1\r\n\r\n", &req, NULL, 0), 0);
+	ck_assert_uint_eq(req.header_count, 0);
+	ck_assert_ptr_null(sse_http_find_header(&req, "Host"));
+	/* A malformed field is still malformed when there is no room for it:
+	 * the room runs out first only once a field begins. */
+	ck_assert_int_eq(parse_into("GET / HTTP/1.1\r\n Host: h\r\n\r\n", &req, NULL, 0),
+			 SSE_ERR_HTTP);
+}
+END_TEST
+
+START_TEST(test_http_parse_has_no_limit_of_its_own)
+{
+	enum { MANY = 100 };
+	struct sse_http_header h[MANY];
+	struct sse_http_request req;
+	char buf[4096];
+
+	make_fields(buf, MANY, 1);
+	ck_assert_int_eq(parse_into(buf, &req, h, MANY), 0);
+	ck_assert_uint_eq(req.header_count, MANY);
+	expect_header(&req, MANY - 1, "X-99", "v99");
+	ck_assert_ptr_eq(sse_http_find_header(&req, "x-99"), &h[MANY - 1]);
+	ck_assert_int_eq(parse_into(buf, &req, h, MANY - 1), SSE_ERR_TOO_LARGE);
+}
+END_TEST
+
 START_TEST(test_http_parse_null_arguments)
 {
-	struct sse_http_request req;
+	struct sse_http_header h[1];
+	struct sse_http_request req = {.headers = h, .header_cap = 1};
 
 	ck_assert_int_eq(sse_http_parse_request(NULL, 0, &req), SSE_ERR_INVALID);
 	ck_assert_int_eq(sse_http_parse_request(NULL, 5, &req), SSE_ERR_INVALID);
 	ck_assert_int_eq(sse_http_parse_request("GET / HTTP/1.1\r\n\r\n", 18, NULL),
 			 SSE_ERR_INVALID);
 	ck_assert_int_eq(sse_http_parse_request("", 0, &req), SSE_ERR_INCOMPLETE);
+	/* Room for a field, but no array to put it in. */
+	req = (struct sse_http_request){.headers = NULL, .header_cap = 1};
+	ck_assert_int_eq(sse_http_parse_request("GET / HTTP/1.1\r\n\r\n", 18, &req),
+			 SSE_ERR_INVALID);
 }
 END_TEST
 
@@ -688,7 +772,8 @@ END_TEST
 START_TEST(test_http_last_event_id_percent_decoding)
 {
 	EXPECT_ID("GET /?lastEventId=%41%62%2a HTTP/1.1\r\n\r\n", "Ab*");
-	EXPECT_ID("GET /?lastEventId=a+b%20c HTTP/1.1\r\n\r\n", "a b c");
+	/* RFC 3986: '+' is data, not a space; "%20" is the space. */
+	EXPECT_ID("GET /?lastEventId=a+b%20c HTTP/1.1\r\n\r\n", "a+b c");
 	EXPECT_ID("GET /?lastEventId=%2B%26%3D%25 HTTP/1.1\r\n\r\n", "+&=%");
 	EXPECT_ID("GET /?lastEventId=caf%C3%A9 HTTP/1.1\r\n\r\n", "caf\xc3\xa9");
 	EXPECT_ID("GET /?lastEventId=%e2%82%ac HTTP/1.1\r\n\r\n", "\xe2\x82\xac");
@@ -802,6 +887,378 @@ START_TEST(test_http_last_event_id_null_arguments)
 }
 END_TEST
 
+/* ---- the resume point from any parser's parts -------------------------- */
+
+/* What a reader gave: its code, and the bytes it wrote (want_len of them
+ * when it found something). The byte after them must be untouched. */
+struct got {
+	int rc;
+	size_t len;
+	char out[64];
+};
+
+/* sse_http_resume_id() on a header (NULL: absent) and a query, from
+ * exact-size heap copies so a read past either shows under ASan. */
+static char *exact_copy(const char *s)
+{
+	size_t n = strlen(s);
+	char *p = malloc(n ? n : 1);
+
+	ck_assert_ptr_nonnull(p);
+	memcpy(p, s, n);
+	return p;
+}
+
+static struct got resume(const char *header, const char *query)
+{
+	struct got g = {0};
+	char *h = header ? exact_copy(header) : NULL;
+	char *q = query ? exact_copy(query) : NULL;
+
+	g.len = 999;
+	memset(g.out, SENTINEL, sizeof(g.out));
+	g.rc = sse_http_resume_id(h, header ? strlen(header) : 0, q, query ? strlen(query) : 0,
+				  g.out, sizeof(g.out) - 1, &g.len);
+	free(h);
+	free(q);
+	return g;
+}
+
+static void expect_found(struct got g, const char *want, size_t want_len)
+{
+	ck_assert_int_eq(g.rc, 1);
+	ck_assert_uint_eq(g.len, want_len);
+	ck_assert_mem_eq(g.out, want, want_len);
+	ck_assert_int_eq((unsigned char)g.out[want_len], SENTINEL);
+}
+
+#define EXPECT_RESUME(header, query, lit) expect_found(resume((header), (query)), (lit), sizeof(lit) - 1)
+
+static void expect_rc(struct got g, int rc)
+{
+	ck_assert_int_eq(g.rc, rc);
+	ck_assert_int_eq((unsigned char)g.out[0], SENTINEL);
+	if (rc == 0)
+		ck_assert_uint_eq(g.len, 999); /* left alone */
+}
+
+START_TEST(test_http_resume_id_from_header)
+{
+	EXPECT_RESUME("42", NULL, "42");
+	EXPECT_RESUME("k3f9-17", "", "k3f9-17");
+	/* A field value as the parser gave it: never decoded. */
+	EXPECT_RESUME("a%41+b", NULL, "a%41+b");
+	EXPECT_RESUME("caf\xc3\xa9", NULL, "caf\xc3\xa9");
+	/* Present but empty: an empty id, not an absent one. */
+	EXPECT_RESUME("", NULL, "");
+	EXPECT_RESUME("", "lastEventId=5", "");
+}
+END_TEST
+
+START_TEST(test_http_resume_id_from_query)
+{
+	EXPECT_RESUME(NULL, "lastEventId=42", "42");
+	EXPECT_RESUME(NULL, "last_event_id=42", "42");
+	EXPECT_RESUME(NULL, "a=1&lastEventId=7&b=2", "7");
+	EXPECT_RESUME(NULL, "a=1&b=2&last_event_id=x9", "x9");
+	/* The first parameter of either name wins. */
+	EXPECT_RESUME(NULL, "last_event_id=1&lastEventId=2", "1");
+	EXPECT_RESUME(NULL, "lastEventId=1&last_event_id=2", "1");
+	EXPECT_RESUME(NULL, "lastEventId=1&lastEventId=2", "1");
+	/* A longer name that starts with one of them is another name. */
+	EXPECT_RESUME(NULL, "lastEventIdX=1&lastEventId=2", "2");
+	EXPECT_RESUME(NULL, "last_event_id_=1&xlast_event_id=2&last_event_id=3", "3");
+	/* Percent-decoded (RFC 3986 §2.1), either case of hex digit. */
+	EXPECT_RESUME(NULL, "lastEventId=%41%62%2a", "Ab*");
+	EXPECT_RESUME(NULL, "last_event_id=%2B%26%3D%25%23", "+&=%#");
+	EXPECT_RESUME(NULL, "lastEventId=caf%C3%a9", "caf\xc3\xa9");
+	EXPECT_RESUME(NULL, "lastEventId=a%00b", "a\0b");
+	/* '+' is a plus: only HTML forms read it as a space. */
+	EXPECT_RESUME(NULL, "lastEventId=1+2", "1+2");
+	EXPECT_RESUME(NULL, "lastEventId=2024-01-01T00:00:00+01:00",
+		      "2024-01-01T00:00:00+01:00");
+	/* Empty, or without '=': found, and empty. */
+	EXPECT_RESUME(NULL, "lastEventId=", "");
+	EXPECT_RESUME(NULL, "lastEventId&x=1", "");
+}
+END_TEST
+
+START_TEST(test_http_resume_id_absent)
+{
+	expect_rc(resume(NULL, NULL), 0);
+	expect_rc(resume(NULL, ""), 0);
+	expect_rc(resume(NULL, "a=1&b=2"), 0);
+	expect_rc(resume(NULL, "lasteventid=1&LastEventId=2&last-event-id=3"), 0);
+	expect_rc(resume(NULL, "last%5Fevent%5Fid=1"), 0); /* names are not decoded */
+	expect_rc(resume(NULL, "x=lastEventId&lastEventId%3D1"), 0);
+	expect_rc(resume(NULL, "a=1;lastEventId=1"), 0); /* only '&' separates */
+}
+END_TEST
+
+START_TEST(test_http_resume_id_malformed_escape)
+{
+	static const char *const bad[] = {
+		"lastEventId=%",       "lastEventId=%4",      "lastEventId=%4g",
+		"lastEventId=%g4",     "lastEventId=ab%&x=1", "last_event_id=%%41",
+		"lastEventId=%-1",     "lastEventId=% 41",    "a=1&lastEventId=1%",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(resume(NULL, bad[i]).rc == SSE_ERR_HTTP, "%s", bad[i]);
+	/* A bad escape in another parameter, or in a later one of the same
+	 * name, is none of our business. */
+	EXPECT_RESUME(NULL, "x=%zz&lastEventId=1", "1");
+	EXPECT_RESUME(NULL, "lastEventId=1&lastEventId=%zz", "1");
+}
+END_TEST
+
+START_TEST(test_http_resume_id_header_beats_query)
+{
+	EXPECT_RESUME("9", "lastEventId=1", "9");
+	EXPECT_RESUME("9", "last_event_id=1", "9");
+	/* Even over a query it makes irrelevant, bad escape or not. */
+	EXPECT_RESUME("9", "lastEventId=%zz", "9");
+}
+END_TEST
+
+START_TEST(test_http_resume_id_buffer_too_small)
+{
+	char out[8];
+	size_t len = 0;
+
+	/* The header's length, then the decoded length: 9 escapes are 9
+	 * bytes, not 27. Nothing is written either time. */
+	memset(out, SENTINEL, sizeof(out));
+	ck_assert_int_eq(sse_http_resume_id("123456789", 9, NULL, 0, out, 8, &len), SSE_ERR_BUFFER);
+	ck_assert_uint_eq(len, 9);
+	ck_assert_int_eq(sse_http_resume_id("123456789", 9, NULL, 0, NULL, 0, &len),
+			 SSE_ERR_BUFFER);
+	ck_assert_uint_eq(len, 9);
+	len = 0;
+	ck_assert_int_eq(sse_http_resume_id(NULL, 0, "lastEventId=%31%32%33%34%35%36%37%38%39", 39,
+					    out, 8, &len),
+			 SSE_ERR_BUFFER);
+	ck_assert_uint_eq(len, 9);
+	for (size_t i = 0; i < sizeof(out); i++)
+		ck_assert_int_eq((unsigned char)out[i], SENTINEL);
+	/* An exact fit, and an empty id in no buffer at all. */
+	ck_assert_int_eq(sse_http_resume_id(NULL, 0, "lastEventId=%31%32%33%34%35%36%37%38", 36,
+					    out, 8, &len),
+			 1);
+	ck_assert_uint_eq(len, 8);
+	ck_assert_mem_eq(out, "12345678", 8);
+	ck_assert_int_eq(sse_http_resume_id("", 0, NULL, 0, NULL, 0, &len), 1);
+	ck_assert_uint_eq(len, 0);
+}
+END_TEST
+
+START_TEST(test_http_resume_id_null_arguments)
+{
+	char out[8];
+	size_t len = 5;
+
+	ck_assert_int_eq(sse_http_resume_id("1", 1, NULL, 0, out, sizeof(out), NULL),
+			 SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_http_resume_id("1", 1, NULL, 0, NULL, 4, &len), SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_http_resume_id(NULL, 1, NULL, 0, out, sizeof(out), &len),
+			 SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_http_resume_id(NULL, 0, NULL, 3, out, sizeof(out), &len),
+			 SSE_ERR_INVALID);
+	ck_assert_uint_eq(len, 5);
+}
+END_TEST
+
+/* ---- any query parameter ------------------------------------------------ */
+
+/* sse_http_query_param() for a NUL-terminated name, on an exact-size copy. */
+static struct got param(const char *query, const char *name)
+{
+	struct got g = {0};
+	size_t n = strlen(query);
+	char *q = exact_copy(query);
+
+	g.len = 999;
+	memset(g.out, SENTINEL, sizeof(g.out));
+	g.rc = sse_http_query_param(q, n, name, strlen(name), g.out, sizeof(g.out) - 1, &g.len);
+	free(q);
+	return g;
+}
+
+#define EXPECT_PARAM(query, name, lit) expect_found(param((query), (name)), (lit), sizeof(lit) - 1)
+
+START_TEST(test_http_query_param_names)
+{
+	EXPECT_PARAM("a=1&b=2", "a", "1");
+	EXPECT_PARAM("a=1&b=2", "b", "2");
+	/* A name is a whole name: no prefix, no suffix, case matters. */
+	EXPECT_PARAM("ab=1&a=2", "a", "2");
+	EXPECT_PARAM("a=1&ab=2", "ab", "2");
+	expect_rc(param("ab=1", "a"), 0);
+	expect_rc(param("a=1", "ab"), 0);
+	expect_rc(param("A=1", "a"), 0);
+	expect_rc(param("xa=1", "a"), 0);
+	/* A name is compared as it appears, not decoded. */
+	expect_rc(param("a%62=1", "ab"), 0);
+	EXPECT_PARAM("a%62=1", "a%62", "1");
+	/* The first '=' ends the name; the first of a name wins. */
+	EXPECT_PARAM("a=b=c", "a", "b=c");
+	EXPECT_PARAM("a=1&a=2", "a", "1");
+	/* '=' and '&' in a value are escaped, and decode to themselves. */
+	EXPECT_PARAM("a=%3D%26&b=2", "a", "=&");
+	/* Only '&' separates, and a value is not searched for names. */
+	expect_rc(param("a=1;b=2", "b"), 0);
+	EXPECT_PARAM("a=1;b=2", "a", "1;b=2");
+	expect_rc(param("x=b=2", "b"), 0);
+}
+END_TEST
+
+START_TEST(test_http_query_param_empty_parts)
+{
+	/* Empty values, with '=' or without. */
+	EXPECT_PARAM("a=&b=2", "a", "");
+	EXPECT_PARAM("a&b=2", "a", "");
+	EXPECT_PARAM("b=2&a", "a", "");
+	/* Empty parts between, before or after are skipped. */
+	EXPECT_PARAM("a=1&&b=2", "b", "2");
+	EXPECT_PARAM("a=1&&b=2", "a", "1");
+	EXPECT_PARAM("&&a=1", "a", "1");
+	EXPECT_PARAM("a=1&", "a", "1");
+	expect_rc(param("a=1&", "b"), 0);
+	expect_rc(param("&", "a"), 0);
+	expect_rc(param("", "a"), 0);
+	/* The empty name is the name of a part such as "=v", and of no
+	 * empty part. */
+	EXPECT_PARAM("a=1&=v", "", "v");
+	expect_rc(param("a=1&&b=2&", ""), 0);
+	/* The query is what the caller says it is: '#' and '?' are bytes. */
+	EXPECT_PARAM("a=1#x", "a", "1#x");
+	EXPECT_PARAM("?a=1", "?a", "1");
+}
+END_TEST
+
+START_TEST(test_http_query_param_decoding)
+{
+	EXPECT_PARAM("v=%41%62%2a", "v", "Ab*");
+	EXPECT_PARAM("v=%e2%82%AC", "v", "\xe2\x82\xac");
+	EXPECT_PARAM("v=%ff%00%7F", "v", "\xff\0\x7f");
+	EXPECT_PARAM("v=%2541", "v", "%41"); /* decoded once only */
+	EXPECT_PARAM("v=a%20b", "v", "a b");
+	/* '+' stays '+' (RFC 3986); "%2B" is one too. */
+	EXPECT_PARAM("v=a+b", "v", "a+b");
+	EXPECT_PARAM("v=a%2Bb", "v", "a+b");
+	EXPECT_PARAM("v=+", "v", "+");
+	/* Bytes that are not escapes pass as they are, even unusual ones. */
+	EXPECT_PARAM("v=\xc3\xa9 \t/?:@", "v", "\xc3\xa9 \t/?:@");
+	ck_assert_int_eq(param("v=%", "v").rc, SSE_ERR_HTTP);
+	ck_assert_int_eq(param("v=%4", "v").rc, SSE_ERR_HTTP);
+	ck_assert_int_eq(param("v=%4G", "v").rc, SSE_ERR_HTTP);
+	ck_assert_int_eq(param("v=%G4", "v").rc, SSE_ERR_HTTP);
+	ck_assert_int_eq(param("v=%4&w=1", "v").rc, SSE_ERR_HTTP);
+	ck_assert_int_eq(param("v=%+1", "v").rc, SSE_ERR_HTTP);
+	/* Only the value found is decoded. */
+	EXPECT_PARAM("w=%&v=1", "v", "1");
+	EXPECT_PARAM("v=1&w=%", "v", "1");
+}
+END_TEST
+
+START_TEST(test_http_query_param_buffer)
+{
+	static const char q[] = "x=1&v=%31%32%33";
+	char out[4];
+	size_t len = 0;
+
+	memset(out, SENTINEL, sizeof(out));
+	ck_assert_int_eq(sse_http_query_param(q, sizeof(q) - 1, "v", 1, out, 2, &len),
+			 SSE_ERR_BUFFER);
+	ck_assert_uint_eq(len, 3);
+	for (size_t i = 0; i < sizeof(out); i++)
+		ck_assert_int_eq((unsigned char)out[i], SENTINEL);
+	len = 0;
+	ck_assert_int_eq(sse_http_query_param(q, sizeof(q) - 1, "v", 1, NULL, 0, &len),
+			 SSE_ERR_BUFFER);
+	ck_assert_uint_eq(len, 3);
+	ck_assert_int_eq(sse_http_query_param(q, sizeof(q) - 1, "v", 1, out, 3, &len), 1);
+	ck_assert_uint_eq(len, 3);
+	ck_assert_mem_eq(out, "123", 3);
+	ck_assert_int_eq((unsigned char)out[3], SENTINEL);
+	/* An empty value needs no room; an absent one leaves *len alone. */
+	ck_assert_int_eq(sse_http_query_param("v=", 2, "v", 1, NULL, 0, &len), 1);
+	ck_assert_uint_eq(len, 0);
+	len = 7;
+	ck_assert_int_eq(sse_http_query_param("v=", 2, "w", 1, NULL, 0, &len), 0);
+	ck_assert_int_eq(sse_http_query_param(NULL, 0, "w", 1, NULL, 0, &len), 0);
+	ck_assert_uint_eq(len, 7);
+}
+END_TEST
+
+START_TEST(test_http_query_param_in_place)
+{
+	char q[] = "a=1&event=caf%C3%A9%20x&b=2";
+	size_t len = 0;
+
+	/* Decoding into the query itself: the value lands at its start. */
+	ck_assert_int_eq(sse_http_query_param(q, sizeof(q) - 1, "event", 5, q, sizeof(q) - 1, &len),
+			 1);
+	ck_assert_uint_eq(len, 7);
+	ck_assert_mem_eq(q, "caf\xc3\xa9 x", 7);
+	/* The resume point too, from the query or from the header. */
+	strcpy(q, "lastEventId=%41%42");
+	ck_assert_int_eq(sse_http_resume_id(NULL, 0, q, strlen(q), q, strlen(q), &len), 1);
+	ck_assert_uint_eq(len, 2);
+	ck_assert_mem_eq(q, "AB", 2);
+	strcpy(q, "xx12");
+	ck_assert_int_eq(sse_http_resume_id(q + 2, 2, q, 4, q, 4, &len), 1);
+	ck_assert_mem_eq(q, "12", 2);
+}
+END_TEST
+
+START_TEST(test_http_query_param_null_arguments)
+{
+	char out[8];
+	size_t len = 5;
+
+	ck_assert_int_eq(sse_http_query_param("a=1", 3, "a", 1, out, sizeof(out), NULL),
+			 SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_http_query_param("a=1", 3, "a", 1, NULL, 1, &len), SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_http_query_param(NULL, 3, "a", 1, out, sizeof(out), &len),
+			 SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_http_query_param("a=1", 3, NULL, 1, out, sizeof(out), &len),
+			 SSE_ERR_INVALID);
+	ck_assert_uint_eq(len, 5);
+	/* A NULL name of length 0 is the empty name. */
+	ck_assert_int_eq(sse_http_query_param("=z", 2, NULL, 0, out, sizeof(out), &len), 1);
+	ck_assert_uint_eq(len, 1);
+	ck_assert_int_eq(out[0], 'z');
+}
+END_TEST
+
+START_TEST(test_http_last_event_id_wraps_resume_id)
+{
+	struct sse_http_request req = {0};
+	char out[8];
+	size_t len = 0;
+
+	/* A request filled in by hand, as an application with its own
+	 * parser might: the first Last-Event-ID field, else the target's
+	 * query, up to a '#'. */
+	struct sse_http_header h[2] = {
+		{"last-event-id", 13, "7", 1},
+		{"Last-Event-ID", 13, "8", 1},
+	};
+	req.target = "/ev?lastEventId=3#lastEventId=4";
+	req.target_len = strlen(req.target);
+	ck_assert_int_eq(sse_http_last_event_id(&req, out, sizeof(out), &len), 1);
+	ck_assert_mem_eq(out, "3", len);
+	req.headers = h;
+	req.header_count = 2;
+	ck_assert_int_eq(sse_http_last_event_id(&req, out, sizeof(out), &len), 1);
+	ck_assert_mem_eq(out, "7", len);
+	/* No target at all: no query. */
+	req = (struct sse_http_request){0};
+	ck_assert_int_eq(sse_http_last_event_id(&req, out, sizeof(out), &len), 0);
+}
+END_TEST
+
 static Suite *http_suite(void)
 {
 	Suite *s = suite_create("http");
@@ -809,6 +1266,8 @@ static Suite *http_suite(void)
 	TCase *parse = tcase_create("parse");
 	TCase *refuse = tcase_create("refuse");
 	TCase *id = tcase_create("last-event-id");
+	TCase *resume = tcase_create("resume-id");
+	TCase *query = tcase_create("query-param");
 
 	tcase_add_test(head, test_http_head_defaults);
 	tcase_add_test(head, test_http_head_cors);
@@ -834,6 +1293,8 @@ static Suite *http_suite(void)
 	tcase_add_test(refuse, test_http_parse_refuses_nul_anywhere);
 	tcase_add_test(refuse, test_http_parse_refuses_garbage_early);
 	tcase_add_test(refuse, test_http_parse_header_limit);
+	tcase_add_test(parse, test_http_parse_caller_array);
+	tcase_add_test(parse, test_http_parse_has_no_limit_of_its_own);
 	tcase_add_test(refuse, test_http_parse_null_arguments);
 	tcase_add_test(id, test_http_last_event_id_from_header);
 	tcase_add_test(id, test_http_last_event_id_from_query);
@@ -844,6 +1305,20 @@ static Suite *http_suite(void)
 	tcase_add_test(id, test_http_last_event_id_buffer_too_small);
 	tcase_add_test(id, test_http_last_event_id_exact_fit);
 	tcase_add_test(id, test_http_last_event_id_null_arguments);
+	tcase_add_test(id, test_http_last_event_id_wraps_resume_id);
+	tcase_add_test(resume, test_http_resume_id_from_header);
+	tcase_add_test(resume, test_http_resume_id_from_query);
+	tcase_add_test(resume, test_http_resume_id_absent);
+	tcase_add_test(resume, test_http_resume_id_malformed_escape);
+	tcase_add_test(resume, test_http_resume_id_header_beats_query);
+	tcase_add_test(resume, test_http_resume_id_buffer_too_small);
+	tcase_add_test(resume, test_http_resume_id_null_arguments);
+	tcase_add_test(query, test_http_query_param_names);
+	tcase_add_test(query, test_http_query_param_empty_parts);
+	tcase_add_test(query, test_http_query_param_decoding);
+	tcase_add_test(query, test_http_query_param_buffer);
+	tcase_add_test(query, test_http_query_param_in_place);
+	tcase_add_test(query, test_http_query_param_null_arguments);
 	tcase_add_checked_fixture(parse, NULL, release_held);
 	tcase_add_checked_fixture(refuse, NULL, release_held);
 	tcase_add_checked_fixture(id, NULL, release_held);
@@ -851,6 +1326,8 @@ static Suite *http_suite(void)
 	suite_add_tcase(s, parse);
 	suite_add_tcase(s, refuse);
 	suite_add_tcase(s, id);
+	suite_add_tcase(s, resume);
+	suite_add_tcase(s, query);
 	return s;
 }
 

@@ -45,8 +45,9 @@ static struct sse_hub *new_hub(size_t events, size_t bytes, const struct sse_all
 {
 	static const struct sse_event reset = {.type = "sse-reset", .type_len = 9, .data = "",
 					       .retry = SSE_RETRY_NONE};
-	struct sse_hub_config cfg = {.ring = {.max_events = events, .max_bytes = bytes,
-					      .reset_event = &reset},
+	struct sse_hub_config cfg = {.size = sizeof(cfg),
+				     .ring = {.size = sizeof(cfg.ring), .max_events = events,
+					      .max_bytes = bytes, .epoch = "", .reset_event = &reset},
 				     .heartbeat_ms = 1000};
 	struct sse_hub *h;
 
@@ -60,8 +61,7 @@ static struct sse_hub *new_hub(size_t events, size_t bytes, const struct sse_all
 static void new_sub(int i, const struct sse_allocator *a)
 {
 	test_writer_init(&ws[i]);
-	ck_assert_int_eq(sse_stream_new(&ss[i], &test_writer_callbacks, &ws[i], a), 0);
-	ck_assert_int_eq(sse_stream_set_writev(ss[i], test_writer_writev), 0);
+	ss[i] = test_stream_new(&ws[i], true, a);
 }
 
 static void free_subs(int n)
@@ -205,6 +205,10 @@ START_TEST(test_hub_slow_subscriber_dropped_others_unaffected)
 		publish(h, "tick");
 		ck_assert_int_eq(sse_hub_flush(h), 0);
 	}
+	/* A subscriber waiting on its transport is not walked by a flush;
+	 * its next visit finds it behind the ring. */
+	ck_assert_int_eq(drops, 0);
+	ck_assert_int_eq(sse_hub_tick(h, 1000, NULL), 0);
 	ck_assert_int_eq(drops, 1);
 	ck_assert_int_eq(drop_err[1], SSE_ERR_GAP);
 	ck_assert_uint_eq(sse_hub_count(h), 2);
@@ -244,10 +248,15 @@ START_TEST(test_hub_blocked_subscriber_costs_no_calls)
 }
 END_TEST
 
-START_TEST(test_hub_backlog_bound_drops)
+START_TEST(test_hub_max_lag_drops_at_next_write)
 {
-	struct sse_hub_config cfg = {.ring = {.max_events = 1000, .max_bytes = 1 << 20},
-				     .max_backlog = 200};
+	/* Events of 24 bytes ("id: N\ndata: 0123456789\n\n"): past 200
+	 * bytes behind, a subscriber whose transport refuses is a slow
+	 * consumer though the ring still holds everything. */
+	struct sse_hub_config cfg = {.size = sizeof(cfg),
+				     .ring = {.size = sizeof(cfg.ring), .max_events = 1000,
+					      .max_bytes = 1 << 20, .epoch = ""},
+				     .max_lag = 200};
 	struct sse_hub *h;
 
 	drops = 0;
@@ -256,12 +265,17 @@ START_TEST(test_hub_backlog_bound_drops)
 	new_sub(0, NULL);
 	ck_assert_int_eq(sse_hub_subscribe(h, ss[0], NULL, 0, NULL), 0);
 	ws[0].wouldblock_left = 1 << 30;
-	for (int k = 0; k < 30 && drops == 0; k++) {
+	for (int k = 0; k < 8; k++) /* 8 * 24 = 192: within the bound */
 		publish(h, "0123456789");
-		ck_assert_int_eq(sse_hub_flush(h), 0);
-	}
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	ck_assert_int_eq(sse_hub_writable(h, ss[0]), SSE_ERR_WOULDBLOCK);
+	ck_assert_int_eq(drops, 0);
+	publish(h, "0123456789"); /* 216 */
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	ck_assert_int_eq(drops, 0); /* waiting subscribers are not walked */
+	ck_assert_int_eq(sse_hub_writable(h, ss[0]), SSE_ERR_GAP);
 	ck_assert_int_eq(drops, 1);
-	ck_assert_int_eq(drop_err[0], SSE_ERR_QUEUE_FULL);
+	ck_assert_int_eq(drop_err[0], SSE_ERR_GAP);
 	sse_hub_free(h);
 	free_subs(1);
 }
@@ -294,12 +308,14 @@ static void parse_ids(const struct test_writer *w, struct ids *ids)
 
 START_TEST(test_hub_dropped_client_resumes_without_loss)
 {
-	/* A client reading a few bytes at a time passes its backlog bound
-	 * and is dropped mid-event; it reconnects with the id of its last
-	 * complete event, and from both connections it has every event
-	 * exactly once. */
-	struct sse_hub_config cfg = {.ring = {.max_events = 64, .max_bytes = 1 << 16},
-				     .max_backlog = 120};
+	/* A client reads a few bytes at a time, then stops reading and is
+	 * dropped mid-event for its stall; it reconnects with the id of its
+	 * last complete event, which the ring still holds, and from both
+	 * connections it has every event exactly once. */
+	struct sse_hub_config cfg = {.size = sizeof(cfg),
+				     .ring = {.size = sizeof(cfg.ring), .max_events = 64,
+					      .max_bytes = 1 << 16, .epoch = ""},
+				     .stall_ms = 100, .no_heartbeat = 1};
 	struct ids got = {{0}, 0};
 	struct sse_hub *h;
 	char last[24];
@@ -311,14 +327,20 @@ START_TEST(test_hub_dropped_client_resumes_without_loss)
 	ck_assert_int_eq(sse_hub_subscribe(h, ss[0], NULL, 0, NULL), 0);
 	ws[0].max_per_call = 7;
 	ws[0].accept_calls = 0; /* from now on, only what it is allowed */
-	for (int k = 0; k < 40 && drops == 0; k++) {
+	for (int k = 0; k < 20; k++) {
 		publish(h, "some payload");
 		ck_assert_int_eq(sse_hub_flush(h), 0);
 		/* the client read a little: writable for one 7-byte write */
 		ws[0].accept_calls = 1;
-		if (drops == 0)
-			ck_assert_int_ne(sse_hub_writable(h, ss[0]), 0);
+		ck_assert_int_eq(sse_hub_writable(h, ss[0]), SSE_ERR_WOULDBLOCK);
+		ck_assert_int_eq(sse_hub_tick(h, 50 * (uint64_t)k, NULL), 0);
 	}
+	ck_assert_int_eq(drops, 0); /* slow, but reading */
+	/* its last read was at the clock of tick 18, 900 */
+	ck_assert_int_eq(sse_hub_tick(h, 900 + 99, NULL), 0);
+	ck_assert_int_eq(drops, 0);
+	ck_assert_int_eq(sse_hub_tick(h, 900 + 100, NULL), 0); /* read nothing for 100 ms */
+	ck_assert_int_eq(drop_err[0], SSE_ERR_STALLED);
 	ck_assert_int_eq(drops, 1);
 	parse_ids(&ws[0], &got);
 	ck_assert_int_gt(got.n, 0);
@@ -413,7 +435,9 @@ START_TEST(test_hub_nomem)
 	for (long n = 1; n < 40; n++) {
 		struct test_alloc ta;
 		struct sse_hub *h = NULL;
-		struct sse_hub_config cfg = {.ring = {.max_events = 8, .max_bytes = 1024}};
+		struct sse_hub_config cfg = {.size = sizeof(cfg),
+					     .ring = {.size = sizeof(cfg.ring), .max_events = 8,
+						      .max_bytes = 1024}};
 		int rc;
 
 		/* The hub's own allocations fail in turn; the stream's are libc. */
@@ -446,7 +470,7 @@ static Suite *hub_suite(void)
 	tcase_add_test(tc, test_hub_idle_subscriber_holds_only_its_stream);
 	tcase_add_test(tc, test_hub_slow_subscriber_dropped_others_unaffected);
 	tcase_add_test(tc, test_hub_blocked_subscriber_costs_no_calls);
-	tcase_add_test(tc, test_hub_backlog_bound_drops);
+	tcase_add_test(tc, test_hub_max_lag_drops_at_next_write);
 	tcase_add_test(tc, test_hub_dropped_client_resumes_without_loss);
 	tcase_add_test(tc, test_hub_heartbeats_from_one_tick);
 	tcase_add_test(tc, test_hub_drop_callback_may_free_streams);

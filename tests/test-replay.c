@@ -1,7 +1,8 @@
 /*
  * The replay ring: exact frames, the three bounds, Last-Event-ID lookup,
- * pumping into a stream without loss or duplication, the reset event, and
- * allocation failures.
+ * ids under a generated epoch, a stream following the ring without loss or
+ * duplication (sse_stream_follow(), sse_stream_resume()), the reset event,
+ * and allocation failures.
  *
  * Expected bytes follow the WHATWG event stream format as sse.h describes
  * the encoder ("id: <id>\n", "event: <type>\n", "retry: <ms>\n", one
@@ -38,7 +39,8 @@ static uint32_t next_random(uint32_t *state)
 static struct sse_replay_config ring_config(size_t max_events, size_t max_bytes,
 					    const char *epoch)
 {
-	return (struct sse_replay_config){.max_events = max_events, .max_bytes = max_bytes,
+	return (struct sse_replay_config){.size = sizeof(struct sse_replay_config),
+					  .max_events = max_events, .max_bytes = max_bytes,
 					  .epoch = epoch};
 }
 
@@ -137,11 +139,19 @@ static void assert_delivered(const struct test_writer *w, const char *expect, si
 
 static struct sse_stream *new_stream(struct test_writer *w)
 {
-	struct sse_stream *s = NULL;
-
 	test_writer_init(w);
-	ck_assert_int_eq(sse_stream_new(&s, &test_writer_callbacks, w, NULL), 0);
-	return s;
+	return test_stream_new(w, false, NULL);
+}
+
+/* Flush until the stream owes nothing; the writer must not refuse forever. */
+static void flush_all(struct sse_stream *s)
+{
+	int rc, rounds = 0;
+
+	while ((rc = sse_stream_flush(s)) == SSE_ERR_WOULDBLOCK)
+		ck_assert_int_lt(++rounds, 1000000);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(sse_stream_pending(s), 0);
 }
 
 /* A payload of a length and letters chosen by seq, so a test can write the
@@ -195,6 +205,38 @@ START_TEST(test_replay_new_rejects_invalid_config)
 	cfg.reset_event = &null_data;
 	ck_assert_int_eq(sse_replay_new(&r, &cfg, NULL), SSE_ERR_INVALID);
 	ck_assert_ptr_eq(r, sentinel);
+}
+END_TEST
+
+START_TEST(test_replay_new_rejects_wrong_config_size)
+{
+	/* The size field says which fields a caller knows: anything but this
+	 * version's size is refused, since nothing smaller or larger exists. */
+	static const size_t wrong[] = {0, 1, sizeof(struct sse_replay_config) - 1,
+				       sizeof(struct sse_replay_config) + 1,
+				       sizeof(struct sse_replay_config) + sizeof(void *), SIZE_MAX};
+	struct sse_replay *sentinel = (struct sse_replay *)&sentinel, *r = sentinel;
+	struct test_alloc ta;
+
+	test_alloc_init(&ta, 0);
+	for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+		struct sse_replay_config cfg = ring_config(4, 100, NULL);
+
+		cfg.size = wrong[i];
+		ck_assert_int_eq(sse_replay_new(&r, &cfg, &ta.hooks), SSE_ERR_INVALID);
+		cfg.app_ids = 1;
+		ck_assert_int_eq(sse_replay_new(&r, &cfg, &ta.hooks), SSE_ERR_INVALID);
+	}
+	ck_assert_ptr_eq(r, sentinel);
+	ck_assert_int_eq(ta.live_blocks, 0);
+	/* The right size, for contrast. */
+	{
+		struct sse_replay_config cfg = ring_config(4, 100, NULL);
+
+		ck_assert_int_eq(sse_replay_new(&r, &cfg, &ta.hooks), 0);
+		sse_replay_free(r);
+	}
+	ck_assert_int_eq(ta.live_blocks, 0);
 }
 END_TEST
 
@@ -290,8 +332,10 @@ START_TEST(test_replay_new_fails_cleanly_at_every_allocation)
 	new_fails_cleanly(&cfg);
 	cfg.reset_event = &reset;
 	new_fails_cleanly(&cfg);
-	cfg.epoch = NULL;
+	cfg.epoch = NULL; /* a generated epoch */
 	cfg.app_ids = 0;
+	new_fails_cleanly(&cfg);
+	cfg.epoch = ""; /* plain ids */
 	new_fails_cleanly(&cfg);
 }
 END_TEST
@@ -319,8 +363,8 @@ START_TEST(test_replay_warm_ring_allocates_nothing)
 	struct sse_stream *s;
 	struct test_writer w;
 	struct test_alloc ta;
-	uint64_t cursor;
 	long calls;
+	int status = -1;
 
 	cfg.reset_event = &reset;
 	test_alloc_init(&ta, 0);
@@ -329,13 +373,17 @@ START_TEST(test_replay_warm_ring_allocates_nothing)
 	s = new_stream(&w);
 	for (int i = 0; i < 100; i++)
 		publish(r, i % 2 ? "a payload of some size" : "b", (uint64_t)i);
-	ck_assert_int_eq(sse_replay_resume(r, s, "e1-3", 4, &cursor, NULL), 0);
+	/* Seek, the reset event, following and delivery: none allocates in the ring. */
+	ck_assert_int_eq(sse_stream_resume(s, r, "e1-3", 4, &status), 0);
+	ck_assert_int_eq(status, SSE_REPLAY_GAP);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
 	publish(r, "c", 200);
-	ck_assert_int_eq(sse_replay_pump(r, s, &cursor), 0);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
+	ck_assert_uint_eq(sse_stream_cursor(s), sse_replay_next_seq(r));
 	ck_assert_int_eq(ta.calls, calls);
+	sse_stream_free(s); /* the ring must outlive its follower */
 	sse_replay_free(r);
 	ck_assert_int_eq(ta.live_blocks, 0);
-	sse_stream_free(s);
 	test_writer_fini(&w);
 }
 END_TEST
@@ -366,7 +414,7 @@ END_TEST
 
 START_TEST(test_replay_publish_encoder_error_keeps_nothing)
 {
-	struct sse_replay_config cfg = ring_config(4, 100, NULL);
+	struct sse_replay_config cfg = ring_config(4, 100, "");
 	struct sse_replay *r = new_ring(&cfg);
 	struct sse_event bad = data_event("x");
 	uint64_t seq = 99;
@@ -389,7 +437,7 @@ END_TEST
 START_TEST(test_replay_publish_too_large_changes_nothing)
 {
 	/* "id: 2\ndata: ab\n\n" is 16 bytes: it fits exactly, one more byte not. */
-	struct sse_replay_config cfg = ring_config(4, 16, NULL);
+	struct sse_replay_config cfg = ring_config(4, 16, "");
 	struct sse_replay *r = new_ring(&cfg);
 	struct sse_event big = data_event("abc");
 
@@ -634,7 +682,7 @@ START_TEST(test_replay_bounds_by_bytes_with_random_sizes)
 	static const size_t max_bytes[] = {1000, 1001, 257, 4096};
 
 	for (size_t b = 0; b < sizeof(max_bytes) / sizeof(max_bytes[0]); b++) {
-		struct sse_replay_config cfg = ring_config(64, max_bytes[b], NULL);
+		struct sse_replay_config cfg = ring_config(64, max_bytes[b], "");
 		struct sse_replay *r = new_ring(&cfg);
 		size_t max_len = max_bytes[b] - 17;
 		char data[FRAME_MAX];
@@ -760,7 +808,7 @@ END_TEST
 
 START_TEST(test_replay_frame_return_codes)
 {
-	struct sse_replay_config cfg = ring_config(2, 512, NULL);
+	struct sse_replay_config cfg = ring_config(2, 512, "");
 	struct sse_replay *r = new_ring(&cfg);
 	const char *bytes = NULL;
 	size_t len = 0;
@@ -936,7 +984,7 @@ START_TEST(test_replay_app_ids_colliding_hashes_stay_apart)
 }
 END_TEST
 
-/* ---- pump */
+/* ---- a stream following the ring */
 
 /* The frames of seqs [from, to) of a ring-id ring with epoch, published
  * with payload_for(.., max_len, 0), concatenated. */
@@ -955,39 +1003,47 @@ static size_t expect_frames(char *out, size_t cap, const char *epoch, uint64_t f
 	return n;
 }
 
-START_TEST(test_replay_pump_one_byte_writer)
+START_TEST(test_replay_follow_one_byte_writer)
 {
 	struct sse_replay_config cfg = ring_config(8, 512, "e1-");
 	struct sse_replay *r = new_ring(&cfg);
 	struct test_writer w;
 	struct sse_stream *s = new_stream(&w);
-	uint64_t cursor = 0;
 	int status = -1;
 
 	w.max_per_call = 1;
 	publish(r, "a", 0);
 	publish(r, "b", 0);
 	publish(r, "c", 0);
-	ck_assert_int_eq(sse_replay_resume(r, s, "e1-1", 4, &cursor, &status), 0);
+	ck_assert_int_eq(sse_stream_resume(s, r, "e1-1", 4, &status), 0);
 	ck_assert_int_eq(status, SSE_REPLAY_FOUND);
-	ck_assert_uint_eq(cursor, 4);
+	ck_assert_uint_eq(sse_stream_cursor(s), 2);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
+	ck_assert_uint_eq(sse_stream_cursor(s), 4);
 	ASSERT_DELIVERED(&w, "id: e1-2\ndata: b\n\nid: e1-3\ndata: c\n\n");
 	publish(r, "d", 0);
-	ck_assert_int_eq(sse_replay_pump(r, s, &cursor), 0);
-	ck_assert_int_eq(sse_replay_pump(r, s, &cursor), 0); /* caught up: nothing more */
+	ck_assert_uint_eq(sse_stream_pending(s), 18);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
+	ck_assert_int_eq(sse_stream_flush(s), 0); /* caught up: nothing more */
 	ASSERT_DELIVERED(&w, "id: e1-2\ndata: b\n\nid: e1-3\ndata: c\n\nid: e1-4\ndata: d\n\n");
-	ck_assert_uint_eq(cursor, 5);
+	ck_assert_uint_eq(sse_stream_cursor(s), 5);
+	ck_assert_uint_eq(sse_stream_pending(s), 0);
 	sse_stream_free(s);
 	test_writer_fini(&w);
 	sse_replay_free(r);
 }
 END_TEST
 
-START_TEST(test_replay_pump_delivers_each_event_once_under_random_interleaving)
+START_TEST(test_replay_follow_delivers_each_event_once_under_random_interleaving)
 {
+	/* Publishes, partial writes and refusals in random order, with queue
+	 * limits below, near and above a frame's size (they bound only the
+	 * stream's own bytes, never the ring's frames). At every step the
+	 * stream owes exactly the frames published after the resume point
+	 * that the writer has not taken yet. */
 	enum { PAYLOAD_MAX = 480, CAP = 1 << 20 };
-	static const size_t limits[] = {60, 100, 1000};
-	char data[FRAME_MAX];
+	static const size_t limits[] = {1, 60, 100, 1000};
+	char data[FRAME_MAX], id[32], frame[FRAME_MAX];
 
 	for (size_t l = 0; l < sizeof(limits) / sizeof(limits[0]); l++) {
 		struct sse_replay_config cfg = ring_config(8192, 1 << 20, "e1-");
@@ -995,21 +1051,31 @@ START_TEST(test_replay_pump_delivers_each_event_once_under_random_interleaving)
 		struct test_writer w;
 		struct sse_stream *s = new_stream(&w);
 		uint32_t rng = 0xC0FFEEu + (uint32_t)l;
-		uint64_t cursor = 0;
 		char *expect = malloc(CAP);
-		int rc, rounds = 0;
+		size_t owed_total = 0; /* bytes of frames 8.. published so far */
+		int rc, status = -1;
 
 		ck_assert_ptr_nonnull(expect);
 		ck_assert_int_eq(sse_stream_set_queue_limit(s, limits[l]), 0);
-		for (uint64_t q = 1; q <= 20; q++)
+		for (uint64_t q = 1; q <= 20; q++) {
 			publish(r, payload_for(data, q, PAYLOAD_MAX, 0), 0);
+			if (q >= 8)
+				owed_total += expect_frame(frame, sizeof(frame),
+							   ring_id(id, sizeof(id), "e1-", q), data);
+		}
 		w.wouldblock_left = 2;
-		ck_assert_int_eq(sse_replay_resume(r, s, "e1-7", 4, &cursor, NULL), 0);
+		ck_assert_int_eq(sse_stream_resume(s, r, "e1-7", 4, &status), 0);
+		ck_assert_int_eq(status, SSE_REPLAY_FOUND);
 		for (int step = 0; step < 6000; step++) {
+			uint64_t q;
+
 			switch (next_random(&rng) % 4) {
 			case 0:
 			case 1:
-				publish(r, payload_for(data, sse_replay_next_seq(r), PAYLOAD_MAX, 0), 0);
+				q = sse_replay_next_seq(r);
+				publish(r, payload_for(data, q, PAYLOAD_MAX, 0), 0);
+				owed_total += expect_frame(frame, sizeof(frame),
+							   ring_id(id, sizeof(id), "e1-", q), data);
 				break;
 			case 2:
 				w.max_per_call = 1 + next_random(&rng) % 40;
@@ -1017,18 +1083,21 @@ START_TEST(test_replay_pump_delivers_each_event_once_under_random_interleaving)
 				rc = sse_stream_flush(s);
 				ck_assert(rc == 0 || rc == SSE_ERR_WOULDBLOCK);
 				break;
-			default:
-				ck_assert_int_eq(sse_replay_pump(r, s, &cursor), 0);
+			default: /* refused: nothing moves, nothing fails */
+				w.wouldblock_left = BLOCKED;
+				ck_assert_int_eq(sse_stream_flush(s), owed_total > w.len
+									      ? SSE_ERR_WOULDBLOCK
+									      : 0);
+				w.wouldblock_left = 0;
 			}
+			ck_assert_int_eq(sse_stream_error(s), 0);
+			ck_assert_uint_eq(sse_stream_pending(s), owed_total - w.len);
 		}
 		/* Unblock the transport and drain everything. */
 		w.wouldblock_left = 0;
 		w.max_per_call = 0;
-		while (cursor < sse_replay_next_seq(r) || sse_stream_pending(s) > 0) {
-			ck_assert_int_lt(++rounds, 100000);
-			ck_assert_int_eq(sse_stream_flush(s), 0);
-			ck_assert_int_eq(sse_replay_pump(r, s, &cursor), 0);
-		}
+		flush_all(s);
+		ck_assert_uint_eq(sse_stream_cursor(s), sse_replay_next_seq(r));
 		assert_delivered(&w, expect,
 				 expect_frames(expect, CAP, "e1-", 8, sse_replay_next_seq(r),
 					       PAYLOAD_MAX));
@@ -1040,29 +1109,31 @@ START_TEST(test_replay_pump_delivers_each_event_once_under_random_interleaving)
 }
 END_TEST
 
-START_TEST(test_replay_pump_stops_at_full_queue_and_goes_on)
+START_TEST(test_replay_follower_owes_past_its_queue_limit_and_goes_on)
 {
-	/* Frames "id: N\ndata: x\n\n" of 15 bytes; the queue takes three. */
-	struct sse_replay_config cfg = ring_config(8, 512, NULL);
+	/* Frames "id: N\ndata: x\n\n" of 15 bytes; the queue limit is three
+	 * of them. A follower is not a slow consumer for owing more: it owes
+	 * all five while its transport refuses, and gets them all after. */
+	struct sse_replay_config cfg = ring_config(8, 512, "");
 	struct sse_replay *r = new_ring(&cfg);
 	struct test_writer w;
 	struct sse_stream *s = new_stream(&w);
-	uint64_t cursor = 1;
 
 	w.wouldblock_left = BLOCKED;
 	ck_assert_int_eq(sse_stream_set_queue_limit(s, 45), 0);
-	for (int i = 0; i < 5; i++)
+	ck_assert_int_eq(sse_stream_follow(s, r, 1), 0);
+	for (int i = 0; i < 5; i++) {
 		publish(r, "x", 0);
-	ck_assert_int_eq(sse_replay_pump(r, s, &cursor), 0);
-	ck_assert_uint_eq(cursor, 4);
-	ck_assert_uint_eq(sse_stream_pending(s), 45);
-	ck_assert_int_eq(sse_replay_pump(r, s, &cursor), 0);
-	ck_assert_uint_eq(cursor, 4);
+		ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_WOULDBLOCK);
+	}
+	ck_assert_uint_eq(sse_stream_cursor(s), 1);
+	ck_assert_uint_eq(sse_stream_pending(s), 75);
+	ck_assert_int_eq(sse_stream_error(s), 0);
 	ASSERT_DELIVERED(&w, "");
 	w.wouldblock_left = 0;
 	ck_assert_int_eq(sse_stream_flush(s), 0);
-	ck_assert_int_eq(sse_replay_pump(r, s, &cursor), 0);
-	ck_assert_uint_eq(cursor, 6);
+	ck_assert_uint_eq(sse_stream_cursor(s), 6);
+	ck_assert_uint_eq(sse_stream_pending(s), 0);
 	ASSERT_DELIVERED(&w, "id: 1\ndata: x\n\nid: 2\ndata: x\n\nid: 3\ndata: x\n\n"
 			     "id: 4\ndata: x\n\nid: 5\ndata: x\n\n");
 	sse_stream_free(s);
@@ -1071,22 +1142,84 @@ START_TEST(test_replay_pump_stops_at_full_queue_and_goes_on)
 }
 END_TEST
 
-START_TEST(test_replay_pump_gathers_frames_into_few_writes)
+START_TEST(test_replay_follower_takes_frame_far_beyond_queue_limit)
 {
-	struct sse_replay_config cfg = ring_config(256, 1 << 16, NULL);
+	/* A queue limit of 16 bytes and one frame of about 200 KiB: the frame
+	 * is the ring's, so it goes out whole, in small writes, never refused
+	 * as too large and never cut. Data of many lines ("data: " each). */
+	enum { LINES = 4000, LINE = 50 };
+	struct sse_replay_config cfg = ring_config(4, 1 << 20, "");
 	struct sse_replay *r = new_ring(&cfg);
 	struct test_writer w;
 	struct sse_stream *s = new_stream(&w);
-	uint64_t cursor = 0;
-	char *expect = malloc(1 << 16);
+	char *data = malloc(LINES * (LINE + 1)), *expect = malloc(LINES * (LINE + 8) + 64);
+	size_t dlen = 0, elen = 0;
+	int rc, rounds = 0;
 
+	ck_assert_ptr_nonnull(data);
+	ck_assert_ptr_nonnull(expect);
+	elen += (size_t)sprintf(expect, "id: 1\n");
+	for (int i = 0; i < LINES; i++) {
+		char *line = data + dlen;
+
+		for (int j = 0; j < LINE; j++)
+			line[j] = (char)('a' + (i + j) % 26);
+		dlen += LINE;
+		elen += (size_t)sprintf(expect + elen, "data: %.*s\n", LINE, line);
+		if (i + 1 < LINES)
+			data[dlen++] = '\n';
+	}
+	expect[elen++] = '\n';
+	ck_assert_int_eq(sse_stream_set_queue_limit(s, 16), 0);
+	ck_assert_int_eq(sse_stream_follow(s, r, sse_replay_next_seq(r)), 0);
+	ck_assert_int_eq(sse_replay_publish(r, &(struct sse_event){.data = data, .data_len = dlen,
+								    .retry = SSE_RETRY_NONE},
+					    0, NULL),
+			 0);
+	ck_assert_uint_eq(sse_stream_pending(s), elen);
+	w.max_per_call = 4096;
+	w.accept_calls = 3; /* some of it now, the rest at later flushes */
+	ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_WOULDBLOCK);
+	ck_assert_uint_eq(w.len, 3 * 4096);
+	ck_assert_uint_eq(sse_stream_pending(s), elen - 3 * 4096);
+	ck_assert_uint_eq(sse_stream_cursor(s), 1); /* inside frame 1 */
+	while ((rc = sse_stream_flush(s)) == SSE_ERR_WOULDBLOCK) {
+		ck_assert_int_lt(++rounds, 1000);
+		w.accept_calls = 5;
+	}
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_gt(rounds, 1);
+	ck_assert_uint_eq(sse_stream_cursor(s), 2);
+	assert_delivered(&w, expect, elen);
+	free(data);
+	free(expect);
+	sse_stream_free(s);
+	test_writer_fini(&w);
+	sse_replay_free(r);
+}
+END_TEST
+
+START_TEST(test_replay_follow_gathers_frames_into_few_writes)
+{
+	/* _i: 0 with write only, 1 with writev too. */
+	struct sse_replay_config cfg = ring_config(256, 1 << 16, "");
+	struct sse_replay *r = new_ring(&cfg);
+	struct test_writer w;
+	struct sse_stream *s;
+	char *expect = malloc(1 << 16);
+	int status = -1;
+
+	test_writer_init(&w);
+	s = test_stream_new(&w, _i == 1, NULL);
 	ck_assert_ptr_nonnull(expect);
 	for (uint64_t q = 1; q <= 100; q++) {
 		char data[FRAME_MAX];
 
 		publish(r, payload_for(data, q, 64, 0), 0);
 	}
-	ck_assert_int_eq(sse_replay_resume(r, s, "0", 1, &cursor, NULL), 0);
+	ck_assert_int_eq(sse_stream_resume(s, r, "0", 1, &status), 0);
+	ck_assert_int_eq(status, SSE_REPLAY_FOUND);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
 	assert_delivered(&w, expect, expect_frames(expect, 1 << 16, "", 1, 101, 64));
 	ck_assert_int_lt(w.calls, 10); /* not one write per frame */
 	free(expect);
@@ -1096,44 +1229,29 @@ START_TEST(test_replay_pump_gathers_frames_into_few_writes)
 }
 END_TEST
 
-START_TEST(test_replay_pump_slow_consumer_gets_gap)
+START_TEST(test_replay_follow_slow_consumer_gets_gap)
 {
-	/* 15-byte frames, a queue of three, a ring of four: the stream is
-	 * still owed frame 4 when the eighth publish drops it. */
-	struct sse_replay_config cfg = ring_config(4, 512, NULL);
+	/* 15-byte frames, a ring of four, a transport that takes nothing:
+	 * the fifth publish drops frame 1, the one the stream still owes. */
+	struct sse_replay_config cfg = ring_config(4, 512, "");
 	struct sse_replay *r = new_ring(&cfg);
 	struct test_writer w;
 	struct sse_stream *s = new_stream(&w);
-	uint64_t cursor = 1;
 
 	w.wouldblock_left = BLOCKED;
-	ck_assert_int_eq(sse_stream_set_queue_limit(s, 45), 0);
-	for (uint64_t q = 1; q <= 7; q++) {
+	ck_assert_int_eq(sse_stream_follow(s, r, 1), 0);
+	for (uint64_t q = 1; q <= 4; q++) {
 		publish(r, "x", 0);
-		ck_assert_int_eq(sse_replay_pump(r, s, &cursor), 0);
-		ck_assert_uint_eq(cursor, q < 4 ? q + 1 : 4);
+		ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_WOULDBLOCK);
+		ck_assert_uint_eq(sse_stream_cursor(s), 1);
+		ck_assert_uint_eq(sse_stream_pending(s), 15 * q);
 	}
 	publish(r, "x", 0);
-	ck_assert_int_eq(sse_replay_pump(r, s, &cursor), SSE_ERR_GAP);
-	ck_assert_uint_eq(cursor, 4);
-	sse_stream_free(s);
-	test_writer_fini(&w);
-	sse_replay_free(r);
-}
-END_TEST
-
-START_TEST(test_replay_pump_frame_beyond_queue_limit_is_too_large)
-{
-	struct sse_replay_config cfg = ring_config(4, 512, NULL);
-	struct sse_replay *r = new_ring(&cfg);
-	struct test_writer w;
-	struct sse_stream *s = new_stream(&w);
-	uint64_t cursor = 1;
-
-	ck_assert_int_eq(sse_stream_set_queue_limit(s, 14), 0);
-	publish(r, "x", 0); /* 15 bytes */
-	ck_assert_int_eq(sse_replay_pump(r, s, &cursor), SSE_ERR_TOO_LARGE);
-	ck_assert_uint_eq(cursor, 1);
+	ck_assert_uint_eq(sse_stream_pending(s), 0); /* fell out: nothing it can send */
+	ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_GAP);
+	ck_assert_int_eq(sse_stream_error(s), SSE_ERR_GAP);
+	ck_assert_uint_eq(sse_stream_pending(s), 0);
+	ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_GAP);
 	ASSERT_DELIVERED(&w, "");
 	sse_stream_free(s);
 	test_writer_fini(&w);
@@ -1141,40 +1259,131 @@ START_TEST(test_replay_pump_frame_beyond_queue_limit_is_too_large)
 }
 END_TEST
 
-START_TEST(test_replay_pump_reports_stream_error)
+START_TEST(test_replay_follow_gap_inside_a_frame_owes_nothing)
+{
+	/* The stream wrote 5 bytes of frame 1 when the ring drops it: it owes
+	 * nothing it could still send (no underflow of the count), and it
+	 * fails at its next flush rather than send the rest of another frame. */
+	struct sse_replay_config cfg = ring_config(2, 512, "");
+	struct sse_replay *r = new_ring(&cfg);
+	struct test_writer w;
+	struct sse_stream *s = new_stream(&w);
+
+	ck_assert_int_eq(sse_stream_follow(s, r, 1), 0);
+	publish(r, "x", 0);
+	w.max_per_call = 5;
+	w.accept_calls = 1;
+	ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_WOULDBLOCK);
+	ASSERT_DELIVERED(&w, "id: 1");
+	ck_assert_uint_eq(sse_stream_pending(s), 10);
+	publish(r, "y", 0);
+	ck_assert_uint_eq(sse_stream_pending(s), 25);
+	publish(r, "z", 0); /* drops frame 1 */
+	ck_assert_uint_eq(sse_stream_pending(s), 0);
+	w.accept_calls = -1;
+	w.max_per_call = 0;
+	ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_GAP);
+	ck_assert_uint_eq(sse_stream_pending(s), 0);
+	ASSERT_DELIVERED(&w, "id: 1");
+	sse_stream_free(s);
+	test_writer_fini(&w);
+	sse_replay_free(r);
+}
+END_TEST
+
+START_TEST(test_replay_follow_max_lag_fails_a_lagging_follower)
+{
+	/* 15-byte frames; the ring keeps them all, but the stream may be at
+	 * most 40 bytes behind the live end. */
+	struct sse_replay_config cfg = ring_config(64, 4096, "");
+	struct sse_replay *r = new_ring(&cfg);
+	struct test_writer w;
+	struct sse_stream *s = new_stream(&w);
+
+	w.wouldblock_left = BLOCKED;
+	ck_assert_int_eq(sse_stream_set_max_lag(s, 40), 0);
+	ck_assert_int_eq(sse_stream_follow(s, r, 1), 0);
+	publish(r, "x", 0);
+	publish(r, "x", 0);
+	ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_WOULDBLOCK);
+	publish(r, "x", 0); /* 45 bytes behind */
+	ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_GAP);
+	ck_assert_uint_eq(sse_stream_pending(s), 0);
+	ck_assert_uint_eq(sse_replay_first_seq(r), 1); /* the ring still holds them */
+	ASSERT_DELIVERED(&w, "");
+	sse_stream_free(s);
+	test_writer_fini(&w);
+	sse_replay_free(r);
+}
+END_TEST
+
+START_TEST(test_replay_follow_reports_stream_error)
 {
 	struct sse_replay_config cfg = ring_config(4, 512, NULL);
 	struct sse_replay *r = new_ring(&cfg);
 	struct test_writer w;
 	struct sse_stream *s = new_stream(&w);
-	uint64_t cursor = 1;
 
 	w.fail_after = 0;
+	ck_assert_int_eq(sse_stream_follow(s, r, 1), 0);
 	publish(r, "x", 0);
-	ck_assert_int_eq(sse_replay_pump(r, s, &cursor), SSE_ERR_IO);
-	ck_assert_int_eq(sse_replay_pump(r, s, &cursor), SSE_ERR_IO);
+	ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_IO);
+	ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_IO);
+	ck_assert_int_eq(sse_stream_error(s), SSE_ERR_IO);
+	ck_assert_uint_eq(sse_stream_pending(s), 0); /* a failed stream owes nothing */
 	sse_stream_free(s);
 	test_writer_fini(&w);
 	sse_replay_free(r);
 }
 END_TEST
 
-START_TEST(test_replay_pump_rejects_bad_arguments)
+START_TEST(test_replay_follow_rejects_bad_arguments)
 {
-	struct sse_replay_config cfg = ring_config(4, 512, NULL);
+	struct sse_replay_config cfg = ring_config(4, 512, "");
 	struct sse_replay *r = new_ring(&cfg);
 	struct test_writer w;
 	struct sse_stream *s = new_stream(&w);
-	uint64_t cursor = 1, far = 7;
 
-	ck_assert_int_eq(sse_replay_pump(NULL, s, &cursor), SSE_ERR_INVALID);
-	ck_assert_int_eq(sse_replay_pump(r, NULL, &cursor), SSE_ERR_INVALID);
-	ck_assert_int_eq(sse_replay_pump(r, s, NULL), SSE_ERR_INVALID);
-	ck_assert_int_eq(sse_replay_pump(r, s, &far), SSE_ERR_INVALID);
-	ck_assert_int_eq(sse_replay_resume(r, NULL, NULL, 0, &cursor, NULL), SSE_ERR_INVALID);
-	ck_assert_int_eq(sse_replay_resume(r, s, NULL, 0, NULL, NULL), SSE_ERR_INVALID);
-	ck_assert_int_eq(sse_replay_resume(NULL, s, NULL, 0, &cursor, NULL), SSE_ERR_INVALID);
+	publish(r, "x", 0);
+	ck_assert_int_eq(sse_stream_follow(NULL, r, 1), SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_stream_follow(s, r, 3), SSE_ERR_INVALID); /* past the live end */
+	ck_assert_int_eq(sse_stream_follow(s, r, UINT64_MAX), SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_stream_resume(NULL, r, NULL, 0, NULL), SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_stream_resume(s, NULL, "1", 1, NULL), SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_stream_set_max_lag(NULL, 1), SSE_ERR_INVALID);
+	ck_assert_uint_eq(sse_stream_cursor(NULL), 0);
+	ck_assert_uint_eq(sse_stream_cursor(s), 0); /* follows nothing */
+	ck_assert_int_eq(sse_stream_flush(s), 0);
 	ASSERT_DELIVERED(&w, "");
+	/* Following, then following nothing again: no more frames. */
+	ck_assert_int_eq(sse_stream_follow(s, r, 1), 0);
+	ck_assert_uint_eq(sse_stream_cursor(s), 1);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
+	ASSERT_DELIVERED(&w, "id: 1\ndata: x\n\n");
+	ck_assert_int_eq(sse_stream_follow(s, NULL, 0), 0);
+	ck_assert_uint_eq(sse_stream_cursor(s), 0);
+	publish(r, "y", 0);
+	ck_assert_uint_eq(sse_stream_pending(s), 0);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
+	ASSERT_DELIVERED(&w, "id: 1\ndata: x\n\n"); /* not frame 2 */
+	/* Inside a frame: no moving to another cursor (the frame would be
+	 * torn); stopping is allowed and hands out nothing more of the ring,
+	 * never the rest of a frame without its start. */
+	ck_assert_int_eq(sse_stream_follow(s, r, 2), 0);
+	w.max_per_call = 3;
+	w.accept_calls = 1;
+	ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_WOULDBLOCK);
+	ASSERT_DELIVERED(&w, "id: 1\ndata: x\n\nid:");
+	ck_assert_int_eq(sse_stream_follow(s, r, 3), SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_stream_follow(s, r, 2), SSE_ERR_INVALID);
+	ck_assert_uint_eq(sse_stream_cursor(s), 2);
+	ck_assert_int_eq(sse_stream_follow(s, NULL, 0), 0);
+	w.max_per_call = 0;
+	w.accept_calls = -1;
+	publish(r, "z", 0);
+	ck_assert_uint_eq(sse_stream_pending(s), 0);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
+	ASSERT_DELIVERED(&w, "id: 1\ndata: x\n\nid:");
 	sse_stream_free(s);
 	test_writer_fini(&w);
 	sse_replay_free(r);
@@ -1200,21 +1409,52 @@ START_TEST(test_replay_resume_too_old_id_writes_reset_then_live)
 	struct sse_replay *r;
 	struct test_writer w;
 	struct sse_stream *s = new_stream(&w);
-	uint64_t cursor = 0;
 	int status = -1;
 
 	cfg.reset_event = &reset;
 	r = new_ring(&cfg);
 	for (int i = 0; i < 6; i++)
 		publish(r, data[i], 0);
-	ck_assert_int_eq(sse_replay_resume(r, s, "e1-2", 4, &cursor, &status), 0);
+	ck_assert_int_eq(sse_stream_resume(s, r, "e1-2", 4, &status), 0);
 	ck_assert_int_eq(status, SSE_REPLAY_GAP);
-	ck_assert_uint_eq(cursor, 7);
+	ck_assert_uint_eq(sse_stream_cursor(s), 7);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
 	ASSERT_DELIVERED(&w, "id: e1-6\nevent: sse-reset\ndata: reload\n\n");
 	publish(r, "g", 0);
-	ck_assert_int_eq(sse_replay_pump(r, s, &cursor), 0);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
 	ASSERT_DELIVERED(&w, "id: e1-6\nevent: sse-reset\ndata: reload\n\n"
 			     "id: e1-7\ndata: g\n\n");
+	sse_stream_free(s);
+	test_writer_fini(&w);
+	sse_replay_free(r);
+}
+END_TEST
+
+START_TEST(test_replay_resume_reset_goes_before_frames_when_blocked)
+{
+	/* The transport refuses until both the reset and a new frame are
+	 * owed: the reset still goes first. */
+	struct sse_event reset = reset_event();
+	struct sse_replay_config cfg = ring_config(2, 512, "e1-");
+	struct sse_replay *r;
+	struct test_writer w;
+	struct sse_stream *s = new_stream(&w);
+	int status = -1;
+
+	cfg.reset_event = &reset;
+	r = new_ring(&cfg);
+	for (int i = 0; i < 4; i++)
+		publish(r, "x", 0);
+	w.wouldblock_left = BLOCKED;
+	ck_assert_int_eq(sse_stream_resume(s, r, "e1-1", 4, &status), 0);
+	ck_assert_int_eq(status, SSE_REPLAY_GAP);
+	publish(r, "y", 0);
+	ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_WOULDBLOCK);
+	ASSERT_DELIVERED(&w, "");
+	w.wouldblock_left = 0;
+	ck_assert_int_eq(sse_stream_flush(s), 0);
+	ASSERT_DELIVERED(&w, "id: e1-4\nevent: sse-reset\ndata: reload\n\n"
+			     "id: e1-5\ndata: y\n\n");
 	sse_stream_free(s);
 	test_writer_fini(&w);
 	sse_replay_free(r);
@@ -1228,7 +1468,6 @@ START_TEST(test_replay_resume_unknown_id_writes_reset)
 	struct sse_replay *r;
 	struct test_writer w;
 	struct sse_stream *s = new_stream(&w);
-	uint64_t cursor = 0;
 	int status = -1;
 
 	reset.retry = 1000;
@@ -1238,9 +1477,10 @@ START_TEST(test_replay_resume_unknown_id_writes_reset)
 	r = new_ring(&cfg);
 	publish(r, "a", 0);
 	publish(r, "b", 0);
-	ck_assert_int_eq(sse_replay_resume(r, s, "e0-1", 4, &cursor, &status), 0);
+	ck_assert_int_eq(sse_stream_resume(s, r, "e0-1", 4, &status), 0);
 	ck_assert_int_eq(status, SSE_REPLAY_UNKNOWN);
-	ck_assert_uint_eq(cursor, 3);
+	ck_assert_uint_eq(sse_stream_cursor(s), 3);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
 	ASSERT_DELIVERED(&w, "id: e1-2\nevent: sse-reset\nretry: 1000\ndata: reload\n\n");
 	sse_stream_free(s);
 	test_writer_fini(&w);
@@ -1253,24 +1493,72 @@ START_TEST(test_replay_resume_found_or_live_sends_no_reset)
 	struct sse_event reset = reset_event();
 	struct sse_replay_config cfg = ring_config(8, 512, "e1-");
 	struct sse_replay *r;
-	struct test_writer w1, w2;
-	struct sse_stream *s1 = new_stream(&w1), *s2 = new_stream(&w2);
-	uint64_t c1 = 0, c2 = 0;
+	struct test_writer w1, w2, w3;
+	struct sse_stream *s1 = new_stream(&w1), *s2 = new_stream(&w2), *s3 = new_stream(&w3);
 	int status = -1;
 
 	cfg.reset_event = &reset;
 	r = new_ring(&cfg);
 	publish(r, "a", 0);
 	publish(r, "b", 0);
-	ck_assert_int_eq(sse_replay_resume(r, s1, "e1-1", 4, &c1, &status), 0);
+	ck_assert_int_eq(sse_stream_resume(s1, r, "e1-1", 4, &status), 0);
 	ck_assert_int_eq(status, SSE_REPLAY_FOUND);
+	ck_assert_int_eq(sse_stream_flush(s1), 0);
 	ASSERT_DELIVERED(&w1, "id: e1-2\ndata: b\n\n");
-	ck_assert_int_eq(sse_replay_resume(r, s2, NULL, 0, &c2, &status), 0);
+	ck_assert_int_eq(sse_stream_resume(s2, r, NULL, 0, &status), 0);
 	ck_assert_int_eq(status, SSE_REPLAY_LIVE);
-	ck_assert_uint_eq(c2, 3);
+	ck_assert_uint_eq(sse_stream_cursor(s2), 3);
+	ck_assert_int_eq(sse_stream_flush(s2), 0);
 	ASSERT_DELIVERED(&w2, "");
+	ck_assert_int_eq(sse_stream_resume(s3, r, "e1-1", 0, NULL), 0); /* len 0: live */
+	ck_assert_uint_eq(sse_stream_cursor(s3), 3);
+	publish(r, "c", 0);
+	ck_assert_int_eq(sse_stream_flush(s2), 0);
+	ck_assert_int_eq(sse_stream_flush(s3), 0);
+	ASSERT_DELIVERED(&w2, "id: e1-3\ndata: c\n\n");
+	ASSERT_DELIVERED(&w3, "id: e1-3\ndata: c\n\n");
 	sse_stream_free(s1);
 	sse_stream_free(s2);
+	sse_stream_free(s3);
+	test_writer_fini(&w1);
+	test_writer_fini(&w2);
+	test_writer_fini(&w3);
+	sse_replay_free(r);
+}
+END_TEST
+
+START_TEST(test_replay_resume_past_max_lag_resets_and_goes_live)
+{
+	/* Frames "id: e1-N\ndata: x\n\n" of 18 bytes; a stream may lag 40.
+	 * Resuming after e1-3 owes 36 bytes: replayed. After e1-2 it would
+	 * owe 54: the client gets the reset (with the newest id) and only
+	 * the events from now on, rather than a replay it would fail in. */
+	struct sse_event reset = reset_event();
+	struct sse_replay_config cfg = ring_config(16, 1024, "e1-");
+	struct sse_replay *r;
+	struct test_writer w1, w2;
+	struct sse_stream *near = new_stream(&w1), *far = new_stream(&w2);
+
+	cfg.reset_event = &reset;
+	r = new_ring(&cfg);
+	for (int i = 0; i < 5; i++)
+		publish(r, "x", 0);
+	ck_assert_int_eq(sse_stream_set_max_lag(near, 40), 0);
+	ck_assert_int_eq(sse_stream_set_max_lag(far, 40), 0);
+	ck_assert_int_eq(sse_stream_resume(near, r, "e1-3", 4, NULL), 0);
+	ck_assert_int_eq(sse_stream_resume(far, r, "e1-2", 4, NULL), 0);
+	ck_assert_uint_eq(sse_stream_cursor(far), 6);
+	ck_assert_int_eq(sse_stream_flush(near), 0);
+	ck_assert_int_eq(sse_stream_flush(far), 0);
+	publish(r, "y", 0);
+	ck_assert_int_eq(sse_stream_flush(near), 0);
+	ck_assert_int_eq(sse_stream_flush(far), 0);
+	ASSERT_DELIVERED(&w1, "id: e1-4\ndata: x\n\nid: e1-5\ndata: x\n\nid: e1-6\ndata: y\n\n");
+	ASSERT_DELIVERED(&w2, "id: e1-5\nevent: sse-reset\ndata: reload\n\nid: e1-6\ndata: y\n\n");
+	ck_assert_int_eq(sse_stream_error(near), 0);
+	ck_assert_int_eq(sse_stream_error(far), 0);
+	sse_stream_free(near);
+	sse_stream_free(far);
 	test_writer_fini(&w1);
 	test_writer_fini(&w2);
 	sse_replay_free(r);
@@ -1283,17 +1571,17 @@ START_TEST(test_replay_resume_without_reset_event_goes_live)
 	struct sse_replay *r = new_ring(&cfg);
 	struct test_writer w;
 	struct sse_stream *s = new_stream(&w);
-	uint64_t cursor = 0;
 	int status = -1;
 
 	for (int i = 0; i < 5; i++)
 		publish(r, "x", 0);
-	ck_assert_int_eq(sse_replay_resume(r, s, "e1-1", 4, &cursor, &status), 0);
+	ck_assert_int_eq(sse_stream_resume(s, r, "e1-1", 4, &status), 0);
 	ck_assert_int_eq(status, SSE_REPLAY_GAP);
-	ck_assert_uint_eq(cursor, 6);
+	ck_assert_uint_eq(sse_stream_cursor(s), 6);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
 	ASSERT_DELIVERED(&w, "");
 	publish(r, "y", 0);
-	ck_assert_int_eq(sse_replay_pump(r, s, &cursor), 0);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
 	ASSERT_DELIVERED(&w, "id: e1-6\ndata: y\n\n");
 	sse_stream_free(s);
 	test_writer_fini(&w);
@@ -1310,18 +1598,18 @@ START_TEST(test_replay_resume_on_empty_ring_names_the_start)
 	struct sse_replay *r;
 	struct test_writer w;
 	struct sse_stream *s = new_stream(&w);
-	uint64_t cursor = 0;
 	int status = -1;
 
 	cfg.reset_event = &reset;
 	r = new_ring(&cfg);
-	ck_assert_int_eq(sse_replay_resume(r, s, "e0-9", 4, &cursor, &status), 0);
+	ck_assert_int_eq(sse_stream_resume(s, r, "e0-9", 4, &status), 0);
 	ck_assert_int_eq(status, SSE_REPLAY_UNKNOWN);
-	ck_assert_uint_eq(cursor, 1);
+	ck_assert_uint_eq(sse_stream_cursor(s), 1);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
 	ASSERT_DELIVERED(&w, "id: e1-0\nevent: sse-reset\ndata: reload\n\n");
 	publish(r, "a", 0);
 	ASSERT_SEEK(r, "e1-0", SSE_REPLAY_FOUND, 1);
-	ck_assert_int_eq(sse_replay_pump(r, s, &cursor), 0);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
 	ASSERT_DELIVERED(&w, "id: e1-0\nevent: sse-reset\ndata: reload\n\nid: e1-1\ndata: a\n\n");
 	sse_stream_free(s);
 	test_writer_fini(&w);
@@ -1336,21 +1624,22 @@ START_TEST(test_replay_resume_app_ids_reset_carries_newest_id)
 	struct sse_replay *r;
 	struct test_writer w1, w2;
 	struct sse_stream *s1 = new_stream(&w1), *s2 = new_stream(&w2);
-	uint64_t cursor = 0;
 	int status = -1;
 
 	cfg.app_ids = 1;
 	cfg.reset_event = &reset;
 	r = new_ring(&cfg);
 	/* Nothing to name yet: the empty id makes the client forget its own. */
-	ck_assert_int_eq(sse_replay_resume(r, s1, "zzz", 3, &cursor, &status), 0);
+	ck_assert_int_eq(sse_stream_resume(s1, r, "zzz", 3, &status), 0);
 	ck_assert_int_eq(status, SSE_REPLAY_UNKNOWN);
+	ck_assert_int_eq(sse_stream_flush(s1), 0);
 	ASSERT_DELIVERED(&w1, "id:\nevent: sse-reset\ndata: reload\n\n");
 	publish_app(r, "x-1", "a");
 	publish_app(r, "y-2", "b");
-	ck_assert_int_eq(sse_replay_resume(r, s2, "zzz", 3, &cursor, &status), 0);
+	ck_assert_int_eq(sse_stream_resume(s2, r, "zzz", 3, &status), 0);
 	ck_assert_int_eq(status, SSE_REPLAY_UNKNOWN);
-	ck_assert_uint_eq(cursor, 3);
+	ck_assert_uint_eq(sse_stream_cursor(s2), 3);
+	ck_assert_int_eq(sse_stream_flush(s2), 0);
 	ASSERT_DELIVERED(&w2, "id: y-2\nevent: sse-reset\ndata: reload\n\n");
 	sse_stream_free(s1);
 	sse_stream_free(s2);
@@ -1369,7 +1658,6 @@ START_TEST(test_replay_reset_event_is_copied)
 	struct sse_replay *r;
 	struct test_writer w;
 	struct sse_stream *s = new_stream(&w);
-	uint64_t cursor = 0;
 	char epoch[] = "e1-";
 
 	cfg.epoch = epoch;
@@ -1379,9 +1667,11 @@ START_TEST(test_replay_reset_event_is_copied)
 	memset(data, 'Y', 6);
 	memset(epoch, 'Z', 3);
 	reset.data = NULL;
+	ck_assert_str_eq(sse_replay_epoch(r), "e1-");
 	for (int i = 0; i < 4; i++)
 		publish(r, "x", 0);
-	ck_assert_int_eq(sse_replay_resume(r, s, "e1-1", 4, &cursor, NULL), 0);
+	ck_assert_int_eq(sse_stream_resume(s, r, "e1-1", 4, NULL), 0);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
 	ASSERT_DELIVERED(&w, "id: e1-4\nevent: sse-reset\ndata: reload\n\n");
 	sse_stream_free(s);
 	test_writer_fini(&w);
@@ -1391,20 +1681,232 @@ END_TEST
 
 START_TEST(test_replay_resume_reports_queue_full_for_reset)
 {
+	/* The reset event is the stream's own bytes: its queue limit applies. */
 	struct sse_event reset = reset_event();
 	struct sse_replay_config cfg = ring_config(2, 512, NULL);
 	struct sse_replay *r;
 	struct test_writer w;
 	struct sse_stream *s = new_stream(&w);
-	uint64_t cursor = 0;
 
 	cfg.reset_event = &reset;
 	r = new_ring(&cfg);
 	ck_assert_int_eq(sse_stream_set_queue_limit(s, 8), 0);
-	ck_assert_int_eq(sse_replay_resume(r, s, "x", 1, &cursor, NULL), SSE_ERR_QUEUE_FULL);
+	ck_assert_int_eq(sse_stream_resume(s, r, "x", 1, NULL), SSE_ERR_QUEUE_FULL);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
 	ASSERT_DELIVERED(&w, "");
 	sse_stream_free(s);
 	test_writer_fini(&w);
+	sse_replay_free(r);
+}
+END_TEST
+
+START_TEST(test_replay_reset_event_query)
+{
+	struct sse_event reset = reset_event(), got;
+	struct sse_replay_config cfg = ring_config(4, 512, "e1-");
+	struct sse_replay *r = new_ring(&cfg), *none;
+
+	ck_assert_int_eq(sse_replay_reset_event(r, &got), 0); /* the ring has none */
+	cfg.reset_event = &reset;
+	none = r;
+	r = new_ring(&cfg);
+	ck_assert_int_eq(sse_replay_reset_event(r, &got), 1);
+	ck_assert_uint_eq(got.id_len, 4);
+	ck_assert_mem_eq(got.id, "e1-0", 4);
+	ck_assert_uint_eq(got.type_len, 9);
+	ck_assert_mem_eq(got.type, "sse-reset", 9);
+	ck_assert_uint_eq(got.data_len, 6);
+	ck_assert_mem_eq(got.data, "reload", 6);
+	publish(r, "a", 0);
+	publish(r, "b", 0);
+	ck_assert_int_eq(sse_replay_reset_event(r, &got), 1);
+	ck_assert_uint_eq(got.id_len, 4);
+	ck_assert_mem_eq(got.id, "e1-2", 4);
+	sse_replay_free(none);
+	sse_replay_free(r);
+}
+END_TEST
+
+START_TEST(test_replay_resume_after_all_frames_expired_names_the_newest)
+{
+	/* Every frame aged out: a client whose id is too old still gets the
+	 * reset with the newest id ever published, so when it comes back it
+	 * gets what was published meanwhile (an empty id would make it come
+	 * back live and miss those events silently). */
+	struct sse_event reset = reset_event(), got;
+	struct sse_replay_config cfg = ring_config(8, 512, "t-");
+	struct sse_replay *r;
+	struct test_writer w;
+	struct sse_stream *s = new_stream(&w);
+	const char *id;
+	size_t len = 0;
+	int status = -1;
+
+	cfg.max_age_ms = 100;
+	cfg.reset_event = &reset;
+	r = new_ring(&cfg);
+	publish(r, "a", 1000);
+	publish(r, "b", 1000);
+	publish(r, "c", 1000);
+	ck_assert_int_eq(sse_replay_expire(r, 5000), 0);
+	ck_assert_uint_eq(sse_replay_count(r), 0);
+	id = sse_replay_newest_id(r, &len);
+	ck_assert_uint_eq(len, 3);
+	ck_assert_mem_eq(id, "t-3", 3);
+	ck_assert_int_eq(sse_replay_reset_event(r, &got), 1);
+	ck_assert_uint_eq(got.id_len, 3);
+	ck_assert_int_eq(sse_stream_resume(s, r, "t-1", 3, &status), 0);
+	ck_assert_int_eq(status, SSE_REPLAY_GAP);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
+	ASSERT_DELIVERED(&w, "id: t-3\nevent: sse-reset\ndata: reload\n\n");
+	ASSERT_SEEK(r, "t-3", SSE_REPLAY_FOUND, 4);
+	sse_stream_free(s);
+	test_writer_fini(&w);
+	sse_replay_free(r);
+}
+END_TEST
+
+/* ---- epochs: ids that another instance cannot mistake for its own */
+
+/* A generated epoch: 8 characters of [0-9a-v], then '-'. */
+static void assert_generated_epoch(const char *e)
+{
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(strlen(e), 9);
+	for (int i = 0; i < 8; i++)
+		ck_assert_msg((e[i] >= '0' && e[i] <= '9') || (e[i] >= 'a' && e[i] <= 'v'),
+			      "epoch \"%s\": character %d", e, i);
+	ck_assert_int_eq(e[8], '-');
+}
+
+START_TEST(test_replay_null_epoch_is_generated_per_ring)
+{
+	struct sse_replay_config cfg = ring_config(8, 512, NULL);
+	struct sse_replay *a = new_ring(&cfg), *b = new_ring(&cfg);
+
+	assert_generated_epoch(sse_replay_epoch(a));
+	assert_generated_epoch(sse_replay_epoch(b));
+	ck_assert_str_ne(sse_replay_epoch(a), sse_replay_epoch(b));
+	sse_replay_free(b);
+	/* Freed and made again, at the same address perhaps: still new. */
+	b = new_ring(&cfg);
+	assert_generated_epoch(sse_replay_epoch(b));
+	ck_assert_str_ne(sse_replay_epoch(a), sse_replay_epoch(b));
+	sse_replay_free(a);
+	sse_replay_free(b);
+}
+END_TEST
+
+START_TEST(test_replay_generated_epoch_prefixes_every_id)
+{
+	struct sse_replay_config cfg = ring_config(8, 512, NULL);
+	struct sse_replay *r = new_ring(&cfg);
+	char epoch[16], id[32], expect[64];
+	const char *newest;
+	size_t len = 0;
+
+	snprintf(epoch, sizeof(epoch), "%s", sse_replay_epoch(r));
+	assert_generated_epoch(epoch);
+	/* Before frame 1: "<epoch>0". */
+	newest = sse_replay_newest_id(r, &len);
+	ring_id(id, sizeof(id), epoch, 0);
+	ck_assert_uint_eq(len, strlen(id));
+	ck_assert_mem_eq(newest, id, len);
+	assert_seek(r, id, strlen(id), SSE_REPLAY_FOUND, 1);
+	for (uint64_t q = 1; q <= 12; q++) {
+		ck_assert_uint_eq(publish(r, q % 2 ? "odd" : "", 0), q);
+		ring_id(id, sizeof(id), epoch, q);
+		expect_frame(expect, sizeof(expect), id, q % 2 ? "odd" : "");
+		assert_frame(r, q, expect);
+		newest = sse_replay_newest_id(r, &len);
+		ck_assert_uint_eq(len, strlen(id));
+		ck_assert_mem_eq(newest, id, len);
+	}
+	ring_id(id, sizeof(id), epoch, 7);
+	assert_seek(r, id, strlen(id), SSE_REPLAY_FOUND, 8);
+	ring_id(id, sizeof(id), epoch, 2);
+	assert_seek(r, id, strlen(id), SSE_REPLAY_GAP, 13);
+	/* The bare number, without the epoch, is not one of its ids. */
+	ASSERT_SEEK(r, "7", SSE_REPLAY_UNKNOWN, 13);
+	sse_replay_free(r);
+}
+END_TEST
+
+START_TEST(test_replay_id_of_another_instance_is_unknown_and_resets)
+{
+	/* Rings A and B both made without an epoch, as two runs of a server.
+	 * A's id for frame 2 names a sequence number B holds too, yet it is
+	 * not B's: resuming with it gets B's reset event (with B's newest id)
+	 * and then only B's new frames, never B's frame 3 as if it followed. */
+	struct sse_event reset = reset_event();
+	struct sse_replay_config cfg = ring_config(8, 512, NULL);
+	struct sse_replay *a, *b;
+	struct test_writer w;
+	struct sse_stream *s = new_stream(&w);
+	char a_id[32], b_newest[32], expect[256];
+	const char *newest;
+	size_t len = 0, n;
+	int status = -1;
+
+	cfg.reset_event = &reset;
+	a = new_ring(&cfg);
+	b = new_ring(&cfg);
+	for (int i = 0; i < 3; i++) {
+		publish(a, "from A", 0);
+		publish(b, "from B", 0);
+	}
+	ring_id(a_id, sizeof(a_id), sse_replay_epoch(a), 2);
+	assert_seek(a, a_id, strlen(a_id), SSE_REPLAY_FOUND, 3);
+	assert_seek(b, a_id, strlen(a_id), SSE_REPLAY_UNKNOWN, 4);
+	ring_id(b_newest, sizeof(b_newest), sse_replay_epoch(b), 3);
+	newest = sse_replay_newest_id(b, &len);
+	ck_assert_uint_eq(len, strlen(b_newest));
+	ck_assert_mem_eq(newest, b_newest, len);
+
+	ck_assert_int_eq(sse_stream_resume(s, b, a_id, strlen(a_id), &status), 0);
+	ck_assert_int_eq(status, SSE_REPLAY_UNKNOWN);
+	ck_assert_uint_eq(sse_stream_cursor(s), 4);
+	publish(b, "new in B", 0);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
+	n = (size_t)snprintf(expect, sizeof(expect),
+			     "id: %s\nevent: sse-reset\ndata: reload\n\nid: %s4\ndata: new in B\n\n",
+			     b_newest, sse_replay_epoch(b));
+	assert_delivered(&w, expect, n);
+	/* The id the reset gave brings the client back to B's next frame. */
+	assert_seek(b, b_newest, strlen(b_newest), SSE_REPLAY_FOUND, 4);
+	sse_stream_free(s);
+	test_writer_fini(&w);
+	sse_replay_free(a);
+	sse_replay_free(b);
+}
+END_TEST
+
+START_TEST(test_replay_empty_epoch_gives_plain_ids)
+{
+	struct sse_replay_config cfg = ring_config(8, 512, "");
+	struct sse_replay *r = new_ring(&cfg);
+	const char *newest;
+	size_t len = 0;
+
+	ck_assert_str_eq(sse_replay_epoch(r), "");
+	newest = sse_replay_newest_id(r, &len);
+	ck_assert_uint_eq(len, 1);
+	ck_assert_mem_eq(newest, "0", 1);
+	publish(r, "a", 0);
+	publish(r, "b", 0);
+	assert_frame(r, 1, "id: 1\ndata: a\n\n");
+	assert_frame(r, 2, "id: 2\ndata: b\n\n");
+	newest = sse_replay_newest_id(r, &len);
+	ck_assert_uint_eq(len, 1);
+	ck_assert_mem_eq(newest, "2", 1);
+	ASSERT_SEEK(r, "1", SSE_REPLAY_FOUND, 2);
+	cfg.app_ids = 1;
+	sse_replay_free(r);
+	r = new_ring(&cfg);
+	ck_assert_str_eq(sse_replay_epoch(r), ""); /* app ids have no epoch */
+	newest = sse_replay_newest_id(r, &len);
+	ck_assert_ptr_nonnull(newest);
+	ck_assert_uint_eq(len, 0);
 	sse_replay_free(r);
 }
 END_TEST
@@ -1416,6 +1918,7 @@ static Suite *replay_suite(void)
 
 	tc = tcase_create("config");
 	tcase_add_test(tc, test_replay_new_rejects_invalid_config);
+	tcase_add_test(tc, test_replay_new_rejects_wrong_config_size);
 	tcase_add_test(tc, test_replay_epoch_is_ignored_with_app_ids);
 	tcase_add_test(tc, test_replay_null_ring);
 	tcase_add_test(tc, test_replay_new_ring_is_empty);
@@ -1461,27 +1964,40 @@ static Suite *replay_suite(void)
 	tcase_add_test(tc, test_replay_app_ids_colliding_hashes_stay_apart);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("pump");
+	tc = tcase_create("epoch");
+	tcase_add_test(tc, test_replay_null_epoch_is_generated_per_ring);
+	tcase_add_test(tc, test_replay_generated_epoch_prefixes_every_id);
+	tcase_add_test(tc, test_replay_id_of_another_instance_is_unknown_and_resets);
+	tcase_add_test(tc, test_replay_empty_epoch_gives_plain_ids);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("follow");
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_replay_pump_one_byte_writer);
-	tcase_add_test(tc, test_replay_pump_delivers_each_event_once_under_random_interleaving);
-	tcase_add_test(tc, test_replay_pump_stops_at_full_queue_and_goes_on);
-	tcase_add_test(tc, test_replay_pump_gathers_frames_into_few_writes);
-	tcase_add_test(tc, test_replay_pump_slow_consumer_gets_gap);
-	tcase_add_test(tc, test_replay_pump_frame_beyond_queue_limit_is_too_large);
-	tcase_add_test(tc, test_replay_pump_reports_stream_error);
-	tcase_add_test(tc, test_replay_pump_rejects_bad_arguments);
+	tcase_add_test(tc, test_replay_follow_one_byte_writer);
+	tcase_add_test(tc, test_replay_follow_delivers_each_event_once_under_random_interleaving);
+	tcase_add_test(tc, test_replay_follower_owes_past_its_queue_limit_and_goes_on);
+	tcase_add_test(tc, test_replay_follower_takes_frame_far_beyond_queue_limit);
+	tcase_add_loop_test(tc, test_replay_follow_gathers_frames_into_few_writes, 0, 2);
+	tcase_add_test(tc, test_replay_follow_slow_consumer_gets_gap);
+	tcase_add_test(tc, test_replay_follow_gap_inside_a_frame_owes_nothing);
+	tcase_add_test(tc, test_replay_follow_max_lag_fails_a_lagging_follower);
+	tcase_add_test(tc, test_replay_follow_reports_stream_error);
+	tcase_add_test(tc, test_replay_follow_rejects_bad_arguments);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("resume");
 	tcase_add_test(tc, test_replay_resume_too_old_id_writes_reset_then_live);
+	tcase_add_test(tc, test_replay_resume_reset_goes_before_frames_when_blocked);
 	tcase_add_test(tc, test_replay_resume_unknown_id_writes_reset);
 	tcase_add_test(tc, test_replay_resume_found_or_live_sends_no_reset);
 	tcase_add_test(tc, test_replay_resume_without_reset_event_goes_live);
+	tcase_add_test(tc, test_replay_resume_past_max_lag_resets_and_goes_live);
 	tcase_add_test(tc, test_replay_resume_on_empty_ring_names_the_start);
 	tcase_add_test(tc, test_replay_resume_app_ids_reset_carries_newest_id);
 	tcase_add_test(tc, test_replay_reset_event_is_copied);
 	tcase_add_test(tc, test_replay_resume_reports_queue_full_for_reset);
+	tcase_add_test(tc, test_replay_reset_event_query);
+	tcase_add_test(tc, test_replay_resume_after_all_frames_expired_names_the_newest);
 	suite_add_tcase(s, tc);
 	return s;
 }

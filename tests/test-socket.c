@@ -5,6 +5,15 @@
  * WHATWG event stream format. Every wait is bounded: a loop that makes no
  * progress for WATCHDOG_MS fails the test instead of hanging.
  *
+ * Also the delivery contract through real sockets with real backpressure
+ * (small socket buffers, a reader that reads at its own pace): a client
+ * resuming over a backlog of several MiB that holds one multi-MiB frame,
+ * a live client receiving one 6 MiB event, each gets every event exactly
+ * once; a reader that stops reading is dropped (SSE_ERR_GAP when its ring
+ * moves on, SSE_ERR_STALLED after its stall time); and a stream's own
+ * memory stays O(1) whatever it owes. And the transport's context is its
+ * own: a connection struct whose first member is not the fd.
+ *
  * SPDX-License-Identifier: MIT
  */
 #define _XOPEN_SOURCE 700 /* POSIX.1-2008 plus setitimer() and IOV_MAX */
@@ -12,6 +21,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -163,14 +173,18 @@ static void append(char **b, size_t *len, size_t *cap, const void *p, size_t n)
 
 /* ---- the reading side: every byte read is kept and parsed */
 
+struct plan;
+
 struct sink {
 	int fd;
 	struct sse_parser *parser;
+	int keep;  /* keep the bytes read in bytes/len (else only count them) */
 	char *bytes;
 	size_t len, cap;
 	char *log; /* "[type][id][data]" per event, for log_message */
 	size_t log_len, log_cap;
 	long next_id; /* seq_message: the id the next event must carry */
+	struct plan *plan; /* plan_message: the events expected */
 	size_t comments;
 	int eof;
 };
@@ -233,7 +247,7 @@ static void sink_init(struct sink *k, int fd, sse_message_fn on_message)
 {
 	struct sse_parser_callbacks cb = {.on_message = on_message, .on_comment = count_comment};
 
-	*k = (struct sink){.fd = fd, .next_id = 1};
+	*k = (struct sink){.fd = fd, .keep = 1, .next_id = 1};
 	ck_assert_int_eq(sse_parser_new(&k->parser, &cb, k, NULL), 0);
 }
 
@@ -244,10 +258,11 @@ static void sink_fini(struct sink *k)
 	free(k->log);
 }
 
-/* Read at most max bytes, once, without blocking; returns bytes read. */
+/* Read at most max bytes (64 KiB at most), once, without blocking;
+ * returns bytes read. */
 static size_t sink_read(struct sink *k, size_t max)
 {
-	char tmp[8192];
+	static char tmp[65536];
 	ssize_t n;
 
 	if (max > sizeof(tmp))
@@ -262,7 +277,10 @@ static size_t sink_read(struct sink *k, size_t max)
 		k->eof = 1;
 		return 0;
 	}
-	append(&k->bytes, &k->len, &k->cap, tmp, (size_t)n);
+	if (k->keep)
+		append(&k->bytes, &k->len, &k->cap, tmp, (size_t)n);
+	else
+		k->len += (size_t)n;
 	ck_assert_int_eq(sse_parser_feed(k->parser, tmp, (size_t)n), 0);
 	return (size_t)n;
 }
@@ -284,13 +302,12 @@ static void sink_read_to_eof(struct sink *k)
 
 /* ---- streams over a socket, and transport calls counted */
 
-/* user of the counting callbacks: fd first, so &c->fd is what the
- * adapters expect and converts back to the struct. */
+/* Context of the counting transport: the adapters' context is &fd. */
 struct counted {
-	int fd;
 	long writes, writevs; /* calls of each */
 	long moved;           /* calls that took at least one byte */
 	size_t max_n;         /* most pieces one writev call was given */
+	int fd;
 };
 
 static void count_result(struct counted *c, int rc, const size_t *taken)
@@ -299,9 +316,9 @@ static void count_result(struct counted *c, int rc, const size_t *taken)
 		c->moved++;
 }
 
-static int counted_write(const void *buf, size_t len, size_t *taken, void *user)
+static int counted_write(const void *buf, size_t len, size_t *taken, void *ctx)
 {
-	struct counted *c = user;
+	struct counted *c = ctx;
 	int rc = sse_socket_write(buf, len, taken, &c->fd);
 
 	c->writes++;
@@ -309,9 +326,9 @@ static int counted_write(const void *buf, size_t len, size_t *taken, void *user)
 	return rc;
 }
 
-static int counted_writev(const struct sse_iovec *iov, size_t n, size_t *taken, void *user)
+static int counted_writev(const struct sse_iovec *iov, size_t n, size_t *taken, void *ctx)
 {
-	struct counted *c = user;
+	struct counted *c = ctx;
 	int rc = sse_socket_writev(iov, n, taken, &c->fd);
 
 	c->writevs++;
@@ -321,14 +338,24 @@ static int counted_writev(const struct sse_iovec *iov, size_t n, size_t *taken, 
 	return rc;
 }
 
-static const struct sse_callbacks socket_callbacks = {.write = sse_socket_write};
-static const struct sse_callbacks counted_callbacks = {.write = counted_write};
-
-static struct sse_stream *socket_stream(int *fd)
+/* A stream writing through the counting transport, write and writev. */
+static struct sse_stream *counted_stream(struct counted *c)
 {
+	struct sse_transport t = {.size = sizeof(t), .write = counted_write,
+				  .writev = counted_writev, .ctx = c};
 	struct sse_stream *s = NULL;
 
-	ck_assert_int_eq(sse_stream_new(&s, &socket_callbacks, fd, NULL), 0);
+	ck_assert_int_eq(sse_stream_new(&s, &t, NULL, NULL), 0);
+	return s;
+}
+
+/* A stream writing through sse_socket_write() alone (no writev). */
+static struct sse_stream *socket_stream(int *fd)
+{
+	struct sse_transport t = {.size = sizeof(t), .write = sse_socket_write, .ctx = fd};
+	struct sse_stream *s = NULL;
+
+	ck_assert_int_eq(sse_stream_new(&s, &t, NULL, NULL), 0);
 	return s;
 }
 
@@ -613,10 +640,11 @@ START_TEST(test_socket_writev_peer_gone_fails_without_sigpipe)
 }
 END_TEST
 
-/* A ring of numbered events, published with ring-assigned ids 1, 2, ... */
+/* A ring of numbered events, published with ring-assigned plain ids 1, 2, ... */
 static struct sse_replay *numbered_ring(size_t max_bytes)
 {
-	struct sse_replay_config cfg = {.max_events = 100000, .max_bytes = max_bytes};
+	struct sse_replay_config cfg = {.size = sizeof(cfg), .max_events = 100000,
+					.max_bytes = max_bytes, .epoch = ""};
 	struct sse_replay *r = NULL;
 
 	ck_assert_int_eq(sse_replay_new(&r, &cfg, NULL), 0);
@@ -638,15 +666,14 @@ START_TEST(test_socket_writev_stream_peer_gone_fails_without_sigpipe)
 {
 	struct counted c = {.fd = -1};
 	struct sse_replay *r = numbered_ring(65536);
-	struct sse_stream *s = NULL;
+	struct sse_stream *s;
 	struct pair p;
 	int rc;
 
 	sigpipe_kills();
 	pair_open_gone(&p, (enum gone)_i);
 	c.fd = p.w;
-	ck_assert_int_eq(sse_stream_new(&s, &counted_callbacks, &c, NULL), 0);
-	ck_assert_int_eq(sse_stream_set_writev(s, counted_writev), 0);
+	s = counted_stream(&c);
 	ck_assert_int_eq(sse_stream_follow(s, r, sse_replay_next_seq(r)), 0);
 	/* A queued comment and the ring's frames: two pieces, one writev. */
 	for (long id = 1; id <= 3; id++)
@@ -906,7 +933,7 @@ START_TEST(test_socket_writev_stream_follows_ring)
 	enum transport t = (enum transport)_i;
 	struct counted c = {.fd = -1};
 	struct sse_replay *r = numbered_ring(RING_BYTES);
-	struct sse_stream *s = NULL;
+	struct sse_stream *s;
 	struct pair p;
 	struct sink k;
 	struct watchdog wd;
@@ -915,8 +942,7 @@ START_TEST(test_socket_writev_stream_follows_ring)
 	pair_open(&p, t, 1024, 1024);
 	c.fd = p.w;
 	sink_init(&k, p.r, seq_message);
-	ck_assert_int_eq(sse_stream_new(&s, &counted_callbacks, &c, NULL), 0);
-	ck_assert_int_eq(sse_stream_set_writev(s, counted_writev), 0);
+	s = counted_stream(&c);
 	ck_assert_int_eq(sse_stream_follow(s, r, sse_replay_next_seq(r)), 0);
 	ck_assert_int_eq(sse_stream_start(s, 0), 0);
 
@@ -950,6 +976,497 @@ START_TEST(test_socket_writev_stream_follows_ring)
 	sink_fini(&k);
 	sse_replay_free(r);
 	pair_close(&p);
+}
+END_TEST
+
+/* ---- (7) the transport's context is its own, not the user pointer */
+
+/* A connection as an application keeps it: the fd is not its first
+ * member, and its first member is the number of the other connection's
+ * socket, so an adapter that read the user pointer as the fd would send
+ * each stream's bytes down the other one's socket. */
+struct conn {
+	int id;
+	char pad[12];
+	int fd;
+};
+
+/* Two such connections: each stream's events (written alone, and with
+ * ring frames in one writev) arrive on its own peer only, and the user
+ * pointer is the connection. */
+START_TEST(test_socket_transport_context_is_not_user_pointer)
+{
+	static const char want_a[] = "id: a1\ndata: for A\n\n"
+				     ": only A\n"
+				     "id: 1\ndata: shared 1\n\nid: 2\ndata: shared 2\n\n";
+	static const char want_b[] = "id: b1\ndata: for B\n\n"
+				     "id: 1\ndata: shared 1\n\nid: 2\ndata: shared 2\n\n";
+	struct pair pa, pb;
+	struct conn a, b;
+	struct sse_transport ta, tb;
+	struct sse_stream *sa = NULL, *sb = NULL;
+	struct sse_replay *r = numbered_ring(4096);
+	struct sse_event ev_a = data_event("for A"), ev_b = data_event("for B");
+	struct sse_event shared = data_event("shared 1");
+	struct sink ka, kb;
+
+	pair_open(&pa, UNIX_PAIR, 0, 0);
+	pair_open(&pb, UNIX_PAIR, 0, 0);
+	a = (struct conn){.id = pb.w, .fd = pa.w};
+	b = (struct conn){.id = pa.w, .fd = pb.w};
+	ta = sse_socket_transport(&a.fd);
+	tb = sse_socket_transport(&b.fd);
+	ck_assert_uint_eq(ta.size, sizeof(struct sse_transport));
+	ck_assert_ptr_eq(ta.ctx, &a.fd);
+	ck_assert(ta.write == sse_socket_write);
+	ck_assert(ta.writev == sse_socket_writev);
+	ck_assert(ta.flush == NULL && ta.wake == NULL);
+	ck_assert_int_eq(sse_stream_new(&sa, &ta, &a, NULL), 0);
+	ck_assert_int_eq(sse_stream_new(&sb, &tb, &b, NULL), 0);
+	ck_assert_ptr_eq(sse_stream_user(sa), &a);
+	ck_assert_ptr_eq(sse_stream_user(sb), &b);
+
+	/* One piece each (write), then queued bytes and ring frames (writev). */
+	ev_a.id = "a1";
+	ev_a.id_len = 2;
+	ev_b.id = "b1";
+	ev_b.id_len = 2;
+	ck_assert_int_eq(sse_stream_send(sa, &ev_a), 0);
+	ck_assert_int_eq(sse_stream_send(sb, &ev_b), 0);
+	ck_assert_int_eq(sse_stream_follow(sa, r, sse_replay_next_seq(r)), 0);
+	ck_assert_int_eq(sse_stream_follow(sb, r, sse_replay_next_seq(r)), 0);
+	ck_assert_int_eq(sse_replay_publish(r, &shared, 0, NULL), 0);
+	shared = data_event("shared 2");
+	ck_assert_int_eq(sse_replay_publish(r, &shared, 0, NULL), 0);
+	ck_assert_int_eq(sse_stream_comment(sa, "only A", 6), 0);
+	ck_assert_int_eq(sse_stream_flush(sa), 0);
+	ck_assert_int_eq(sse_stream_flush(sb), 0);
+	ck_assert_ptr_eq(sse_stream_user(sa), &a);
+	sse_stream_free(sa);
+	sse_stream_free(sb);
+	sse_replay_free(r);
+
+	ck_assert_int_eq(shutdown(pa.w, SHUT_WR), 0);
+	ck_assert_int_eq(shutdown(pb.w, SHUT_WR), 0);
+	sink_init(&ka, pa.r, log_message);
+	sink_init(&kb, pb.r, log_message);
+	sink_read_to_eof(&ka);
+	sink_read_to_eof(&kb);
+	ck_assert_uint_eq(ka.len, sizeof(want_a) - 1);
+	ck_assert_mem_eq(ka.bytes, want_a, sizeof(want_a) - 1);
+	ck_assert_uint_eq(kb.len, sizeof(want_b) - 1);
+	ck_assert_mem_eq(kb.bytes, want_b, sizeof(want_b) - 1);
+	sink_fini(&ka);
+	sink_fini(&kb);
+	pair_close(&pa);
+	pair_close(&pb);
+}
+END_TEST
+
+/* ---- (8) no loss inside the window, through real sockets */
+
+#define MIB ((size_t)1 << 20)
+/* A stream's own memory (the stream and its queue), whatever it owes. */
+#define STREAM_MEMORY_BOUND (64 * 1024)
+/* Socket buffers small enough that the backlog meets real backpressure. */
+#define SMALL_SOCKBUF 16384
+
+enum big_style { BIG_TEXT_LINES, BIG_LINE_BREAKS };
+
+/* The events of the large tests: the data of each is a function of its
+ * sequence number, so the client checks every byte without a copy. */
+struct plan {
+	char epoch[32];       /* the ring's id prefix */
+	uint64_t big_seq;     /* the one large event (0: none) */
+	size_t big_len;
+	enum big_style style;
+	uint64_t next_seq;    /* the event the client must get next */
+};
+
+static size_t plan_len(const struct plan *pl, uint64_t seq)
+{
+	if (seq == pl->big_seq)
+		return pl->big_len;
+	return 300 + (size_t)(seq * 7919u % 3000u);
+}
+
+/* Lines of 79 letters that shift with seq, or line breaks only. */
+static char plan_byte(const struct plan *pl, uint64_t seq, size_t i)
+{
+	if (seq == pl->big_seq && pl->style == BIG_LINE_BREAKS)
+		return '\n';
+	if (i % 80 == 79)
+		return '\n';
+	return (char)('a' + (seq + i) % 26);
+}
+
+static void publish_plan(struct sse_replay *r, const struct plan *pl, uint64_t seq)
+{
+	size_t len = plan_len(pl, seq);
+	char *data = malloc(len + 1);
+	struct sse_event ev = {.data = data, .data_len = len, .retry = SSE_RETRY_NONE};
+	uint64_t got = 0;
+
+	ck_assert_ptr_nonnull(data);
+	for (size_t i = 0; i < len; i++)
+		data[i] = plan_byte(pl, seq, i);
+	ck_assert_int_eq(sse_replay_publish(r, &ev, 0, &got), 0);
+	ck_assert_uint_eq(got, seq);
+	free(data);
+}
+
+/* Each event once, in order: id "<epoch><seq>", type message, its data. */
+static int plan_message(const struct sse_message *m, void *user)
+{
+	struct sink *k = user;
+	struct plan *pl = k->plan;
+	char id[64];
+	size_t len = plan_len(pl, pl->next_seq);
+	int n = snprintf(id, sizeof(id), "%s%" PRIu64, pl->epoch, pl->next_seq);
+
+	ck_assert_uint_eq(m->type_len, 7);
+	ck_assert_mem_eq(m->type, "message", 7);
+	ck_assert_uint_eq(m->last_id_len, (size_t)n);
+	ck_assert_mem_eq(m->last_id, id, (size_t)n);
+	ck_assert_uint_eq(m->data_len, len);
+	for (size_t i = 0; i < len; i++)
+		if (m->data[i] != plan_byte(pl, pl->next_seq, i))
+			ck_abort_msg("event %" PRIu64 ": byte %zu differs", pl->next_seq, i);
+	pl->next_seq++;
+	return 0;
+}
+
+static void plan_sink_init(struct sink *k, int fd, struct plan *pl)
+{
+	sink_init(k, fd, plan_message);
+	k->keep = 0; /* MiBs: parse them, keep nothing */
+	k->plan = pl;
+	ck_assert_int_eq(sse_parser_set_limit(k->parser, 16 * MIB), 0);
+}
+
+/* The ring of the large tests: 16 MiB, ids under a generated epoch; its
+ * memory is its own (libc), apart from the streams'. */
+static struct sse_replay *big_ring(struct plan *pl)
+{
+	struct sse_replay_config cfg = {.size = sizeof(cfg), .max_events = 100000,
+					.max_bytes = 16 * MIB};
+	struct sse_replay *r = NULL;
+
+	ck_assert_int_eq(sse_replay_new(&r, &cfg, NULL), 0);
+	ck_assert_uint_lt(strlen(sse_replay_epoch(r)), sizeof(pl->epoch));
+	strcpy(pl->epoch, sse_replay_epoch(r));
+	ck_assert_str_ne(pl->epoch, ""); /* the default: a generated epoch */
+	return r;
+}
+
+/* A stream on the socket adapters, its memory counted by ta. */
+static struct sse_stream *counted_memory_stream(int *fd, struct test_alloc *ta)
+{
+	struct sse_transport t = sse_socket_transport(fd);
+	struct sse_stream *s = NULL;
+
+	test_alloc_init(ta, 0);
+	ck_assert_int_eq(sse_stream_new(&s, &t, NULL, &ta->hooks), 0);
+	return s;
+}
+
+/* What a client at a limited rate and its server do, in one thread: the
+ * client reads up to 64 KiB, the server flushes the stream, and its clock
+ * moves one (virtual) millisecond; live events are published now and then
+ * until last_seq. The stream must never fail, not even for stalling: it
+ * owes bytes all along, but they keep moving. Ends when the client has
+ * every event through last_seq and the stream owes nothing. */
+struct drive {
+	uint64_t now;         /* the stream's clock */
+	long rounds, blocked; /* rounds, and flushes the socket refused */
+	size_t most_owed;     /* the most the stream owed at a flush */
+};
+
+static void drive_reader(struct sse_stream *s, struct sink *k, struct sse_replay *r,
+			 uint64_t last_seq, struct drive *d)
+{
+	struct plan *pl = k->plan;
+	struct watchdog wd;
+	int rc = SSE_ERR_WOULDBLOCK;
+
+	watchdog_start(&wd);
+	while (pl->next_seq <= last_seq || rc != 0) {
+		uint64_t cursor = sse_stream_cursor(s), next;
+		size_t owed = sse_stream_pending(s), n;
+		int published = 0, moved;
+
+		if (owed > d->most_owed)
+			d->most_owed = owed;
+		if (d->rounds % 4 == 0 && sse_replay_next_seq(r) <= last_seq) {
+			publish_plan(r, pl, sse_replay_next_seq(r)); /* mid-replay */
+			published = 1;
+		}
+		n = sink_read(k, 65536);
+		rc = sse_stream_flush(s);
+		ck_assert_msg(rc == 0 || rc == SSE_ERR_WOULDBLOCK, "flush: %s", sse_strerror(rc));
+		if (rc == SSE_ERR_WOULDBLOCK)
+			d->blocked++;
+		ck_assert_int_eq(sse_stream_tick(s, ++d->now, &next), 0);
+		ck_assert_int_eq(sse_stream_error(s), 0);
+		d->rounds++;
+		/* Bytes read or written, or nothing owed (the client is caught
+		 * up and waits for the next publish): no need to wait. */
+		moved = n > 0 || published || rc == 0 || sse_stream_cursor(s) != cursor ||
+			sse_stream_pending(s) != owed;
+		if (!moved)
+			wait_readable(k->fd, 10);
+		watchdog_check(&wd, moved, "reader at a limited rate");
+	}
+	ck_assert_uint_eq(sse_stream_pending(s), 0);
+	ck_assert_uint_eq(sse_stream_cursor(s), sse_replay_next_seq(r));
+}
+
+/* The stream is gone: the client reads the rest and the end. */
+static void finish_client(struct sink *k, struct pair *p)
+{
+	ck_assert_int_eq(shutdown(p->w, SHUT_WR), 0);
+	sink_read_to_eof(k);
+	ck_assert_int_eq(sse_parser_end(k->parser), 0);
+}
+
+START_TEST(test_socket_resume_over_large_backlog_at_limited_rate)
+{
+	/* A backlog of about 8 MiB: 2000 events of 300..3300 bytes with one
+	 * frame of 3 MiB and more (seq 1201) among them. The client saw
+	 * event 3; it reads 64 KiB at a time; events are published while the
+	 * replay runs. The stream's queue limit is the default (1 MiB). */
+	enum transport t = (enum transport)_i;
+	struct plan pl = {.big_seq = 1201, .big_len = 3 * MIB + 4321, .style = BIG_TEXT_LINES};
+	struct drive d = {.now = 1000};
+	struct sse_replay *r = big_ring(&pl);
+	struct test_alloc ta;
+	struct sse_stream *s;
+	struct pair p;
+	struct sink k;
+	const char *frame;
+	size_t frame_len, backlog;
+	char id[64];
+	int status = -1;
+
+	for (uint64_t q = 1; q <= 2000; q++)
+		publish_plan(r, &pl, q);
+	ck_assert_int_eq(sse_replay_frame(r, pl.big_seq, &frame, &frame_len), 1);
+	ck_assert_uint_ge(frame_len, 3 * MIB);
+	pair_open(&p, t, SMALL_SOCKBUF, SMALL_SOCKBUF);
+	plan_sink_init(&k, p.r, &pl);
+	s = counted_memory_stream(&p.w, &ta);
+	ck_assert_int_eq(sse_stream_set_stall(s, 100), 0);
+	ck_assert_int_eq(sse_stream_start(s, d.now), 0);
+	snprintf(id, sizeof(id), "%s3", pl.epoch);
+	ck_assert_int_eq(sse_stream_resume(s, r, id, strlen(id), &status), 0);
+	ck_assert_int_eq(status, SSE_REPLAY_FOUND);
+	ck_assert_uint_eq(sse_stream_cursor(s), 4);
+	backlog = sse_stream_pending(s);
+	ck_assert_uint_gt(backlog, 6 * MIB);
+	ck_assert_uint_gt(backlog, SSE_STREAM_DEFAULT_QUEUE_LIMIT);
+	pl.next_seq = 4;
+
+	drive_reader(s, &k, r, 2100, &d);
+	ck_assert_uint_eq(pl.next_seq, 2101);
+	ck_assert_int_gt(d.blocked, 100); /* the socket pushed back, again and again */
+	ck_assert_int_gt(d.rounds, 100);  /* owing for longer than the stall time */
+	ck_assert_uint_ge(d.most_owed, backlog);
+	ck_assert_int_lt(ta.peak_bytes, STREAM_MEMORY_BOUND);
+	sse_stream_free(s);
+	ck_assert_int_eq(ta.live_blocks, 0);
+	finish_client(&k, &p);
+	ck_assert_uint_eq(pl.next_seq, 2101); /* nothing after the last */
+	ck_assert_uint_eq(k.comments, 1);    /* the opening comment */
+	sink_fini(&k);
+	sse_replay_free(r);
+	pair_close(&p);
+}
+END_TEST
+
+START_TEST(test_socket_live_follower_receives_6_mib_event)
+{
+	/* _i: the transport (bit 0), and the large event's data (bit 1):
+	 * 6 MiB of text in lines of 80, or 1 MiB of line breaks only, which
+	 * the encoder makes a frame of over 6 MiB ("data:" per line). */
+	enum transport t = (enum transport)(_i & 1);
+	enum big_style style = (enum big_style)(_i >> 1);
+	struct plan pl = {.big_seq = 2, .style = style,
+			  .big_len = style == BIG_TEXT_LINES ? 6 * MIB : MIB};
+	struct drive d = {.now = 1000};
+	struct sse_replay *r = big_ring(&pl);
+	struct test_alloc ta;
+	struct sse_stream *s;
+	struct pair p;
+	struct sink k;
+	const char *frame;
+	size_t frame_len;
+	int status = -1;
+
+	pair_open(&p, t, SMALL_SOCKBUF, SMALL_SOCKBUF);
+	plan_sink_init(&k, p.r, &pl);
+	s = counted_memory_stream(&p.w, &ta);
+	ck_assert_int_eq(sse_stream_set_stall(s, 100), 0);
+	ck_assert_int_eq(sse_stream_start(s, d.now), 0);
+	ck_assert_int_eq(sse_stream_resume(s, r, NULL, 0, &status), 0);
+	ck_assert_int_eq(status, SSE_REPLAY_LIVE);
+	pl.next_seq = 1;
+	publish_plan(r, &pl, 1);
+	ck_assert_int_eq(sse_stream_flush(s), 0);
+	publish_plan(r, &pl, 2);
+	publish_plan(r, &pl, 3);
+	ck_assert_int_eq(sse_replay_frame(r, 2, &frame, &frame_len), 1);
+	ck_assert_uint_ge(frame_len, 6 * MIB);
+	ck_assert_uint_gt(sse_stream_pending(s), frame_len); /* frames 2 and 3 */
+	ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_WOULDBLOCK);
+	ck_assert_uint_eq(sse_stream_cursor(s), 2); /* inside the large frame */
+
+	drive_reader(s, &k, r, 3, &d);
+	ck_assert_uint_eq(pl.next_seq, 4);
+	ck_assert_int_gt(d.blocked, 100);
+	ck_assert_int_lt(ta.peak_bytes, STREAM_MEMORY_BOUND);
+	sse_stream_free(s);
+	finish_client(&k, &p);
+	ck_assert_uint_eq(pl.next_seq, 4);
+	sink_fini(&k);
+	sse_replay_free(r);
+	pair_close(&p);
+}
+END_TEST
+
+/* ---- (9) a reader that stops reading is dropped, in bounded memory */
+
+START_TEST(test_socket_stalled_reader_falls_out_of_ring)
+{
+	/* The client never reads. Events of about 2 KiB go into a ring of
+	 * 4 MiB and the server flushes after each, as a hub would: the
+	 * stream owes more and more (well past its queue limit) and is not
+	 * failed for it, until the ring drops the frame at its cursor; then
+	 * it owes nothing it can send, and its next flush fails it. */
+	enum transport t = (enum transport)_i;
+	struct sse_replay_config cfg = {.size = sizeof(cfg), .max_events = 100000,
+					.max_bytes = 4 * MIB};
+	struct plan pl = {.big_seq = 0};
+	struct sse_replay *r = NULL;
+	struct test_alloc ta;
+	struct sse_stream *s;
+	struct pair p;
+	size_t most_owed = 0;
+	uint64_t q = 0;
+	long refused = 0;
+
+	ck_assert_int_eq(sse_replay_new(&r, &cfg, NULL), 0);
+	pair_open(&p, t, SMALL_SOCKBUF, SMALL_SOCKBUF);
+	s = counted_memory_stream(&p.w, &ta);
+	ck_assert_int_eq(sse_stream_start(s, 0), 0);
+	ck_assert_int_eq(sse_stream_follow(s, r, sse_replay_next_seq(r)), 0);
+	while (sse_replay_first_seq(r) <= sse_stream_cursor(s)) {
+		int rc;
+
+		ck_assert_uint_lt(q, 100000);
+		publish_plan(r, &pl, ++q);
+		if (sse_replay_first_seq(r) > sse_stream_cursor(s))
+			break; /* that publish dropped the frame at the cursor */
+		if (sse_stream_pending(s) > most_owed)
+			most_owed = sse_stream_pending(s);
+		rc = sse_stream_flush(s);
+		ck_assert_msg(rc == 0 || rc == SSE_ERR_WOULDBLOCK, "flush: %s", sse_strerror(rc));
+		refused += rc == SSE_ERR_WOULDBLOCK;
+		ck_assert_int_eq(sse_stream_error(s), 0);
+	}
+	ck_assert_int_gt(refused, 0);
+	ck_assert_uint_gt(most_owed, 3 * MIB); /* far past the 1 MiB queue limit */
+	ck_assert_uint_eq(sse_stream_pending(s), 0); /* fell out: owes nothing it can send */
+	ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_GAP);
+	ck_assert_int_eq(sse_stream_error(s), SSE_ERR_GAP);
+	ck_assert_uint_eq(sse_stream_pending(s), 0);
+	ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_GAP);
+	ck_assert_int_lt(ta.peak_bytes, STREAM_MEMORY_BOUND);
+	sse_stream_free(s);
+	ck_assert_int_eq(ta.live_blocks, 0);
+	sse_replay_free(r);
+	pair_close(&p);
+}
+END_TEST
+
+/* Read and discard what a socket holds; returns the bytes read. */
+static size_t drain_fd(int fd)
+{
+	char tmp[16384];
+	size_t total = 0;
+	ssize_t n;
+
+	while ((n = read(fd, tmp, sizeof(tmp))) > 0)
+		total += (size_t)n;
+	return total;
+}
+
+START_TEST(test_socket_stalled_reader_is_dropped_after_stall_time)
+{
+	/* Two streams follow one ring, each stall time 100 ms. The client of
+	 * `stuck` never reads, so its socket fills while it owes bytes; the
+	 * client of `idle` reads everything, so it owes nothing. 100 ms
+	 * after the socket first refused, `stuck` fails with SSE_ERR_STALLED,
+	 * and `idle`, which owes nothing, does not. */
+	enum transport t = (enum transport)_i;
+	struct sse_replay *r = numbered_ring(4 * MIB);
+	struct test_alloc ta_stuck, ta_idle;
+	struct sse_stream *stuck, *idle;
+	struct pair p_stuck, p_idle;
+	struct watchdog wd;
+	uint64_t next = 0;
+	long id = 0;
+	int rc;
+
+	pair_open(&p_stuck, t, SMALL_SOCKBUF, SMALL_SOCKBUF);
+	pair_open(&p_idle, t, SMALL_SOCKBUF, SMALL_SOCKBUF);
+	stuck = counted_memory_stream(&p_stuck.w, &ta_stuck);
+	idle = counted_memory_stream(&p_idle.w, &ta_idle);
+	ck_assert_int_eq(sse_stream_set_stall(stuck, 100), 0);
+	ck_assert_int_eq(sse_stream_set_stall(idle, 100), 0);
+	ck_assert_int_eq(sse_stream_tick(stuck, 1000, &next), 0);
+	ck_assert_int_eq(sse_stream_tick(idle, 1000, &next), 0);
+	ck_assert_int_eq(sse_stream_follow(stuck, r, 1), 0);
+	ck_assert_int_eq(sse_stream_follow(idle, r, 1), 0);
+
+	/* Publish until the stuck socket is full and bytes stay owed. */
+	do {
+		publish_numbered(r, ++id);
+		ck_assert_int_lt(id, 10000);
+		rc = sse_stream_flush(stuck);
+		ck_assert(rc == 0 || rc == SSE_ERR_WOULDBLOCK);
+	} while (rc == 0);
+	ck_assert_uint_gt(sse_stream_pending(stuck), 0);
+	/* The other client reads everything there is. */
+	watchdog_start(&wd);
+	while ((rc = sse_stream_flush(idle)) != 0) {
+		size_t n = drain_fd(p_idle.r);
+
+		ck_assert_int_eq(rc, SSE_ERR_WOULDBLOCK);
+		if (n == 0)
+			wait_readable(p_idle.r, 10);
+		watchdog_check(&wd, n > 0, "draining the reading client");
+	}
+	ck_assert_uint_eq(sse_stream_pending(idle), 0);
+
+	ck_assert_int_eq(sse_stream_tick(stuck, 1099, &next), 0);
+	ck_assert_uint_le(next, 1100); /* its stall deadline */
+	ck_assert_int_eq(sse_stream_tick(idle, 1099, &next), 0);
+	ck_assert_int_eq(sse_stream_tick(stuck, 1100, &next), SSE_ERR_STALLED);
+	ck_assert_uint_eq(next, SSE_NO_DEADLINE);
+	ck_assert_int_eq(sse_stream_tick(idle, 1100, &next), 0);
+	ck_assert_int_eq(sse_stream_error(stuck), SSE_ERR_STALLED);
+	ck_assert_uint_eq(sse_stream_pending(stuck), 0);
+	ck_assert_int_eq(sse_stream_flush(stuck), SSE_ERR_STALLED);
+	ck_assert_int_eq(sse_stream_error(idle), 0);
+	ck_assert_int_lt(ta_stuck.peak_bytes, STREAM_MEMORY_BOUND);
+	ck_assert_int_lt(ta_idle.peak_bytes, STREAM_MEMORY_BOUND);
+	sse_stream_free(stuck);
+	sse_stream_free(idle);
+	ck_assert_int_eq(ta_stuck.live_blocks, 0);
+	ck_assert_int_eq(ta_idle.live_blocks, 0);
+	sse_replay_free(r);
+	pair_close(&p_stuck);
+	pair_close(&p_idle);
 }
 END_TEST
 
@@ -991,6 +1508,21 @@ static Suite *socket_suite(void)
 
 	tc = tcase(s, "follow");
 	tcase_add_loop_test(tc, test_socket_writev_stream_follows_ring, UNIX_PAIR, TCP_PAIR + 1);
+
+	tc = tcase(s, "context");
+	tcase_add_test(tc, test_socket_transport_context_is_not_user_pointer);
+
+	tc = tcase(s, "no_loss");
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, test_socket_resume_over_large_backlog_at_limited_rate, UNIX_PAIR,
+			    TCP_PAIR + 1);
+	tcase_add_loop_test(tc, test_socket_live_follower_receives_6_mib_event, 0, 4);
+
+	tc = tcase(s, "slow_consumer");
+	tcase_add_loop_test(tc, test_socket_stalled_reader_falls_out_of_ring, UNIX_PAIR,
+			    TCP_PAIR + 1);
+	tcase_add_loop_test(tc, test_socket_stalled_reader_is_dropped_after_stall_time, UNIX_PAIR,
+			    TCP_PAIR + 1);
 	return s;
 }
 

@@ -53,9 +53,11 @@ SSE_API unsigned sse_version(void);
 	X(SSE_ERR_QUEUE_FULL, -11, "stream queue limit would be exceeded")     \
 	X(SSE_ERR_TOO_LARGE, -12, "input exceeds a size limit")                \
 	X(SSE_ERR_CALLBACK, -13, "a callback asked to stop")                   \
-	X(SSE_ERR_GAP, -14, "cursor fell behind the replay buffer")             \
+	X(SSE_ERR_GAP, -14, "missed events: fell behind the replay ring")             \
 	X(SSE_ERR_HTTP, -15, "malformed HTTP request")                          \
-	X(SSE_ERR_INCOMPLETE, -16, "more input is needed")
+	X(SSE_ERR_INCOMPLETE, -16, "more input is needed")                     \
+	X(SSE_ERR_STALLED, -17, "transport accepted nothing for the stall time")   \
+	X(SSE_ERR_PINNED, -18, "frames an asynchronous transport holds block the ring")
 
 enum sse_error {
 	SSE_OK = 0,

@@ -9,6 +9,7 @@
 #define SSE_HUB_H
 
 #include <sse/replay.h>
+#include <sse/timers.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -19,29 +20,47 @@ extern "C" {
  * Broadcast. Publishing encodes an event once into the hub's replay ring;
  * each subscriber is a stream following that ring, so no event is copied
  * per subscriber and a subscriber's memory does not grow with traffic.
- * Fan-out is a pass over the subscribers that have something owed: call
- * sse_hub_flush() once per loop iteration, after the publishes of that
- * iteration, and every subscriber gets all of them in one transport call.
+ * Call sse_hub_flush() once per loop iteration, after the publishes of
+ * that iteration: every subscriber that is not waiting for its transport
+ * gets all of them in one transport call (push), or is woken (pull).
+ * A flush with nothing new published costs O(1), whatever the number of
+ * subscribers; a subscriber whose transport would block is not visited
+ * again until sse_hub_writable() (push) or until a read drains it (pull).
  *
- * A subscriber that falls behind the ring, passes its backlog bound, or
- * whose transport fails is detached and handed to the on_drop callback;
- * the application closes its connection there (its client comes back with
- * Last-Event-ID and resumes from the ring). The hub owns no stream.
- * Not thread-safe.
+ * A subscriber is dropped when it has missed events (the ring dropped the
+ * frame at its cursor, or it lags more than max_lag), when its transport
+ * accepted nothing for stall_ms while it owed bytes, or when its transport
+ * fails. It is detached and handed to on_drop; the application closes its
+ * connection there (its client comes back with Last-Event-ID and resumes
+ * from the ring). A slow but steady reader is never dropped while the
+ * ring still holds what it needs. The hub owns no stream. Not thread-safe.
  * @{
  */
 struct sse_hub;
 
+/** Default stall time of a hub's subscribers: no byte taken for this long
+ * while owing some. Long enough for a congested mobile link, short
+ * enough that a vanished peer does not pin a connection for minutes. */
+#define SSE_HUB_DEFAULT_STALL_MS 30000u
+
+/**
+ * A hub's settings; copied by sse_hub_new(). Set @c size to
+ * sizeof(struct sse_hub_config) (and ring.size): later versions may add
+ * fields after the last one.
+ */
 struct sse_hub_config {
+	size_t size;                   /**< sizeof(struct sse_hub_config) */
 	struct sse_replay_config ring; /**< The ring's bounds, ids and reset event. */
-	size_t max_backlog;    /**< Unsent bytes a subscriber may owe (0: 256 KiB). */
+	uint64_t max_lag;      /**< Bytes a subscriber may be behind the live end
+				    (sse_stream_set_max_lag()); 0: the ring's bounds. */
+	uint64_t stall_ms;     /**< 0: SSE_HUB_DEFAULT_STALL_MS; UINT64_MAX: never. */
 	uint64_t heartbeat_ms; /**< 0: SSE_HEARTBEAT_DEFAULT_MS. */
 	uint64_t heartbeat_jitter_ms; /**< Below the interval. */
 	int no_heartbeat;      /**< 1: subscribers send no heartbeats. */
 };
 
-/** A subscriber left the hub: err is SSE_ERR_GAP or SSE_ERR_QUEUE_FULL for
- * a slow consumer, or the transport's error. Close its connection and free
+/** A subscriber left the hub: err is SSE_ERR_GAP (it missed events),
+ * SSE_ERR_STALLED, or the transport's error. Close its connection and free
  * the stream here, or later. */
 typedef void (*sse_hub_drop_fn)(struct sse_stream *s, int err, void *user);
 
@@ -55,16 +74,18 @@ SSE_API int sse_hub_new(struct sse_hub **out, const struct sse_hub_config *cfg,
 SSE_API void sse_hub_free(struct sse_hub *h);
 
 /**
- * @brief Add a stream whose response head was sent: set its heartbeat and
- * backlog bound, write its opening bytes, resume it from @p last_id (the
- * reset event first when the id is too old or unknown) and let it follow
- * the ring. The stream must not follow a ring or be on a scheduler yet.
+ * @brief Add a stream whose response head was sent: set its heartbeat,
+ * stall time and lag bound, write its opening bytes, resume it from
+ * @p last_id (sse_stream_resume(): the reset event first when the id is
+ * too old or unknown) and write what it owes. The stream must not follow
+ * a ring, nor belong to a scheduler or hub yet.
  * @param status If not NULL, the sse_replay_status of the resume.
  * @return 0, or an error: the stream is then not subscribed (close it).
  */
 SSE_API int sse_hub_subscribe(struct sse_hub *h, struct sse_stream *s, const char *last_id,
 			      size_t len, int *status);
-/** @brief Detach a subscriber (on_drop is not called). Not one: nothing. */
+/** @brief Detach a subscriber (on_drop is not called); it stops following
+ * the ring. Not one: nothing. */
 SSE_API void sse_hub_unsubscribe(struct sse_hub *h, struct sse_stream *s);
 
 /**
@@ -76,9 +97,9 @@ SSE_API int sse_hub_publish(struct sse_hub *h, const struct sse_event *ev, uint6
 			    uint64_t *seq);
 
 /**
- * @brief The fan-out pass: every subscriber writes what it owes, in one
- * transport call each where it has a writev callback. Subscribers that
- * fail are dropped (on_drop). Cost: the subscribers owed something.
+ * @brief The fan-out pass over the subscribers owed something: push
+ * subscribers write, pull subscribers are woken. Those that fail are
+ * dropped (on_drop). O(1) when nothing was published since the last pass.
  */
 SSE_API int sse_hub_flush(struct sse_hub *h);
 
@@ -89,8 +110,24 @@ SSE_API int sse_hub_flush(struct sse_hub *h);
  */
 SSE_API int sse_hub_writable(struct sse_hub *h, struct sse_stream *s);
 
-/** @brief Heartbeats: visit the subscribers that are due (sse_timers_run()). */
+/** @brief Expire frames older than the ring's max_age_ms, then visit the
+ * subscribers that are due: heartbeats, stalls, lag (sse_timers_run()).
+ * @param next_ms If not NULL, the next deadline (SSE_NO_DEADLINE: none). */
 SSE_API int sse_hub_tick(struct sse_hub *h, uint64_t now_ms, uint64_t *next_ms);
+
+/** Called by sse_hub_visit() for each subscriber; it may unsubscribe or
+ * free @p s (and so close the connection). Return 0 to go on, non-zero
+ * to stop the walk. */
+typedef int (*sse_hub_visit_fn)(struct sse_stream *s, void *ctx);
+
+/**
+ * @brief Call @p fn once for every subscriber attached when the walk
+ * starts (e.g. at shutdown, to send a last event and close them all).
+ * Subscribers added by fn are not visited. Not from on_drop.
+ * @return 0, or fn's non-zero value that stopped the walk.
+ * @since 0.2
+ */
+SSE_API int sse_hub_visit(struct sse_hub *h, sse_hub_visit_fn fn, void *ctx);
 
 /** @return The hub's ring (for sse_replay_* queries). */
 SSE_API const struct sse_replay *sse_hub_ring(const struct sse_hub *h);

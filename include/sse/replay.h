@@ -8,7 +8,7 @@
 #ifndef SSE_REPLAY_H
 #define SSE_REPLAY_H
 
-#include <sse/stream.h>
+#include <sse/encode.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -28,7 +28,13 @@ extern "C" {
  */
 struct sse_replay;
 
+/**
+ * A ring's settings; copied by sse_replay_new(). Set @c size to
+ * sizeof(struct sse_replay_config): later versions may add fields after
+ * the last one, and read them only when the size says they are there.
+ */
 struct sse_replay_config {
+	size_t size;         /**< sizeof(struct sse_replay_config) */
 	size_t max_events;   /**< Frames kept at most (>= 1). */
 	size_t max_bytes;    /**< Encoded bytes kept at most (>= 1); the arena is
 				  allocated at this size, and a frame never wraps,
@@ -38,15 +44,23 @@ struct sse_replay_config {
 	unsigned flags;      /**< Encoder flags for every frame (SSE_ENCODE_STRICT_UTF8). */
 	/**
 	 * Ids: with app_ids 0 the ring assigns them: the decimal sequence
-	 * number, after @c epoch when one is given (e.g. "k3f9-"), so a
-	 * restarted server can tell ids from before its restart. With
-	 * app_ids 1, each published event must carry its own non-empty id
-	 * (an opaque string), found again by hash.
+	 * number after the ring's epoch ("<epoch>-<seq>"), so an id from
+	 * another instance (an earlier run of the server) is UNKNOWN and its
+	 * client gets the reset event instead of a silent resume from the
+	 * wrong place. With app_ids 1, each published event must carry its
+	 * own non-empty id (an opaque string), found again by hash.
 	 */
 	int app_ids;
-	const char *epoch;   /**< Copied; NULL or "" for none. Ignored with app_ids. */
 	/**
-	 * Written in-band by sse_replay_resume() when a client's id is too
+	 * Ring ids only. NULL: a fresh epoch made for this instance (8
+	 * characters of [0-9a-v] from the time and addresses, then "-").
+	 * A string: that prefix, copied, as given (e.g. "k3f9-", or an epoch
+	 * kept in a database); "" for plain integer ids, which a restarted
+	 * server confuses with its own.
+	 */
+	const char *epoch;
+	/**
+	 * Written in-band by sse_stream_resume() when a client's id is too
 	 * old or unknown, so it learns that it missed events (type
 	 * "sse-reset" by convention; data up to the application). Copied.
 	 * NULL: none. Its id field is ignored: the ring sets it to the
@@ -67,7 +81,7 @@ enum sse_replay_status {
 
 /**
  * @brief Create a ring. The config and the reset event are copied.
- * @retval SSE_ERR_INVALID a bound is 0, the epoch holds CR or LF, the reset
+ * @retval SSE_ERR_INVALID cfg->size is unknown, a bound is 0, the epoch holds CR, LF or NUL, the reset
  *         event is invalid, flags has unknown bits, or alloc is incomplete.
  * @retval SSE_ERR_NOMEM   allocation failed, or the bounds need more memory
  *         than size_t can count; *out is untouched.
@@ -87,6 +101,13 @@ SSE_API int sse_replay_expire(struct sse_replay *r, uint64_t now_ms);
  * @param seq    If not NULL, receives the frame's sequence number.
  * @retval SSE_ERR_INVALID  ring-assigned ids and ev->id is set, or app ids and it is not.
  * @retval SSE_ERR_TOO_LARGE the frame alone exceeds max_bytes.
+ * @retval SSE_ERR_PINNED   the room it needs holds frames an asynchronous
+ *         transport still uses (SSE_TRANSPORT_ASYNC), in both of the two
+ *         arenas the ring may use; nothing is published. A ring whose room
+ *         is blocked by such frames puts new ones in a second arena of
+ *         max_bytes, allocated then and freed when the first is let go, so
+ *         a ring holds at most twice max_bytes. The streams holding them
+ *         have missed events and fail with SSE_ERR_GAP at their next write.
  * @retval encoder errors   as sse_encode_size(); nothing is kept.
  */
 SSE_API int sse_replay_publish(struct sse_replay *r, const struct sse_event *ev,
@@ -122,33 +143,21 @@ SSE_API size_t sse_replay_bytes(const struct sse_replay *r);
 /** @return Frames currently held (never above max_events). */
 SSE_API size_t sse_replay_count(const struct sse_replay *r);
 
-/**
- * @brief Copy frames from *cursor onward into a stream while its queue
- * has room, advancing *cursor past each frame queued. Call after each
- * publish and whenever the stream drained (after sse_stream_flush()).
- * A full queue is not an error: the pump stops and the rest waits.
- * @return 0 (caught up, or the queue is full: call again later), or
- * @retval SSE_ERR_GAP    the stream fell behind the ring (a slow consumer):
- *                        close it; its client resumes with Last-Event-ID.
- * @retval SSE_ERR_TOO_LARGE a frame exceeds the stream's queue limit (it can
- *                        never be queued); *cursor stays at it.
- * @retval SSE_ERR_INVALID a NULL argument, or a cursor past the live end.
- * @retval other negative the stream's error.
- */
-SSE_API int sse_replay_pump(const struct sse_replay *r, struct sse_stream *s, uint64_t *cursor);
+/** @return The ring's id prefix (its epoch, "" for plain ids or app ids),
+ * NUL-terminated; valid as long as the ring. @since 0.2 */
+SSE_API const char *sse_replay_epoch(const struct sse_replay *r);
 
-/**
- * @brief Start a stream from a Last-Event-ID: seek, and when the id is too
- * old or unknown, write the reset event; then pump. The reset event's id
- * is the newest frame's id; with ring ids and nothing published yet it is
- * epoch "0" (so events published meanwhile are still replayed), with app
- * ids and nothing published, empty. Also returns sse_stream_send()'s
- * errors for the reset event; *cursor and *status are set first.
- * @param status If not NULL, receives the sse_replay_status of the seek.
- * @return 0 or a negative code from sse_replay_pump().
- */
-SSE_API int sse_replay_resume(const struct sse_replay *r, struct sse_stream *s, const char *id,
-			      size_t len, uint64_t *cursor, int *status);
+/** @return The id of the newest frame published, as a client would send
+ * it back (not NUL-terminated, valid until the next publish), even when
+ * that frame was dropped since (by age); with ring ids and nothing
+ * published, "<epoch>0", the point before frame 1; with app ids and no
+ * frame held, "". @since 0.2 */
+SSE_API const char *sse_replay_newest_id(const struct sse_replay *r, size_t *len);
+
+/** @return The reset event (its id set to sse_replay_newest_id()) and 1,
+ * or 0 when the ring has none; *ev is valid until the next publish.
+ * @since 0.2 */
+SSE_API int sse_replay_reset_event(const struct sse_replay *r, struct sse_event *ev);
 /** @} */
 
 #ifdef __cplusplus

@@ -56,7 +56,7 @@ cat >"$tmp/twice.inc" <<'EOF'
 size_t sse_test_sizes(void);
 size_t sse_test_sizes(void)
 {
-	return sizeof(struct sse_event) + sizeof(struct sse_callbacks) +
+	return sizeof(struct sse_event) + sizeof(struct sse_transport) +
 	       sizeof(struct sse_parser_callbacks) + sizeof(struct sse_allocator) +
 	       sizeof(struct sse_message) + sizeof(enum sse_error) +
 	       (size_t)(SSE_RETRY_NONE < 0);

@@ -10,11 +10,17 @@
  *   more input, a longer one gives the same head; for an error, prefixes
  *   are incomplete until the error shows, then keep that error (so bad
  *   bytes are refused as soon as they arrive);
- * - sse_http_last_event_id() matches a plain reference, reports the size
- *   it needs, and fits an exact buffer.
+ * - the caller's header array is honoured: a head of n fields parses the
+ *   same into an array of exactly n, gives SSE_ERR_TOO_LARGE with n - 1,
+ *   and any code but 0 or SSE_ERR_TOO_LARGE does not depend on the size;
+ * - sse_http_last_event_id() and sse_http_resume_id() match a plain
+ *   reference, report the size they need, and fit an exact buffer;
+ * - sse_http_query_param() matches a plain reference for every name in
+ *   the target's query and in the raw input read as a query, also when
+ *   decoding in place.
  *
- * Every parse reads from an exact-size heap copy, so ASan sees any read
- * past the end.
+ * Every parse reads from an exact-size heap copy, and writes its fields
+ * into an exact-size heap array, so ASan sees any access past either.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -45,15 +51,42 @@ static char *copy_of(const char *s, size_t n)
 		die("out of memory");
 	if (n)
 		memcpy(p, s, n);
+	else
+		*p = '\0'; /* never read; keeps gcc's uninitialized warning quiet */
 	return p;
 }
 
-/* Parse n bytes from an exact-size copy; *base receives the copy (freed
- * by the caller) so spans can be compared as offsets. */
-static int parse_copy(const char *s, size_t n, struct sse_http_request *req, char **base)
+/* The fields n bytes can hold: each takes at least three ("a:\n"). */
+static size_t room_for(size_t n)
 {
+	return n / 3 + 1;
+}
+
+/* Parse n bytes from an exact-size copy into an array of cap fields;
+ * *base receives the copy (freed by the caller, with req->headers) so
+ * spans can be compared as offsets. */
+static int parse_cap(const char *s, size_t n, size_t cap, struct sse_http_request *req,
+		     char **base)
+{
+	struct sse_http_header *h = cap ? malloc(cap * sizeof(*h)) : NULL;
+
+	if (cap && h == NULL)
+		die("out of memory");
+	*req = (struct sse_http_request){.headers = h, .header_cap = cap};
 	*base = copy_of(s, n);
 	return sse_http_parse_request(*base, n, req);
+}
+
+/* With room for every field the input can hold: never too many. */
+static int parse_copy(const char *s, size_t n, struct sse_http_request *req, char **base)
+{
+	return parse_cap(s, n, room_for(n), req, base);
+}
+
+static void release(struct sse_http_request *req, char *base)
+{
+	free(req->headers);
+	free(base);
 }
 
 /* ---- the grammar, read plainly ------------------------------------------ */
@@ -103,7 +136,7 @@ static void check_request(const struct sse_http_request *r, const char *base, si
 	check_span(base, r->head_len, r->target, r->target_len, vchar, "target");
 	if (r->minor_version < 0 || r->minor_version > 9)
 		die("minor version");
-	if (r->header_count > SSE_HTTP_MAX_HEADERS)
+	if (r->header_count > r->header_cap)
 		die("header_count");
 	for (size_t i = 0; i < r->header_count; i++) {
 		const struct sse_http_header *h = &r->headers[i];
@@ -164,7 +197,7 @@ static int check_prefix(const char *s, size_t k, int rc, const struct sse_http_r
 		die("a prefix gave another code than the whole");
 	if (error_seen && got != rc)
 		die("an error went away with more input");
-	free(base);
+	release(&req, base);
 	return rc != 0 && got == rc;
 }
 
@@ -220,7 +253,7 @@ static long decode(const char *v, size_t n, char *out)
 			out[m++] = (char)(hexval(v[i + 1]) * 16 + hexval(v[i + 2]));
 			i += 2;
 		} else {
-			out[m++] = v[i] == '+' ? ' ' : v[i];
+			out[m++] = v[i]; /* '+' too: RFC 3986 has no space for it */
 		}
 	}
 	return m;
@@ -317,6 +350,163 @@ static void check_find(const struct sse_http_request *r)
 	}
 }
 
+/* ---- the caller's array ------------------------------------------------ */
+
+/* The head again into arrays of other sizes. */
+static void check_capacity(const char *s, size_t n, int rc, const struct sse_http_request *whole,
+			   const char *wbase)
+{
+	struct sse_http_request req;
+	char *base;
+	int got;
+
+	if (rc == SSE_ERR_TOO_LARGE)
+		die("too many fields for an array with room for all");
+	if (rc == 0) {
+		if (parse_cap(s, n, whole->header_count, &req, &base) != 0)
+			die("an exact-size array did not fit");
+		check_same(whole, wbase, &req, base);
+		release(&req, base);
+		if (whole->header_count > 0 &&
+		    parse_cap(s, n, whole->header_count - 1, &req, &base) != SSE_ERR_TOO_LARGE)
+			die("one field too many was not SSE_ERR_TOO_LARGE");
+		if (whole->header_count > 0)
+			release(&req, base);
+	}
+	got = parse_cap(s, n, SSE_HTTP_DEFAULT_HEADERS, &req, &base);
+	if (rc == 0 && whole->header_count <= SSE_HTTP_DEFAULT_HEADERS ? got != 0
+	    : rc == 0 ? got != SSE_ERR_TOO_LARGE
+		      : got != rc && got != SSE_ERR_TOO_LARGE)
+		die("the default array gave an unexpected code");
+	if (got == 0)
+		check_same(whole, wbase, &req, base);
+	release(&req, base);
+}
+
+/* ---- query parameters, read plainly ------------------------------------- */
+
+/* The first parameter called name: 1 with its decoded value in out (room
+ * for n bytes), 0, or SSE_ERR_HTTP. Parts are split at '&', empty ones
+ * skipped, the name runs to the first '='. */
+static int ref_param(const char *q, size_t n, const char *name, size_t name_len, char *out,
+		     size_t *len)
+{
+	size_t start = 0;
+
+	while (start < n) {
+		size_t end = start, eq = SIZE_MAX;
+		long m;
+
+		for (; end < n && q[end] != '&'; end++)
+			if (q[end] == '=' && eq == SIZE_MAX)
+				eq = end;
+		if (end > start && (eq == SIZE_MAX ? end : eq) - start == name_len &&
+		    memcmp(q + start, name, name_len) == 0) {
+			size_t v = eq == SIZE_MAX ? end : eq + 1;
+
+			m = decode(q + v, end - v, out);
+			if (m < 0)
+				return SSE_ERR_HTTP;
+			*len = (size_t)m;
+			return 1;
+		}
+		start = end + 1;
+	}
+	return 0;
+}
+
+/* One name: the sizing call, an exact buffer, and decoding in place. */
+static void check_one_param(const char *q, size_t n, const char *name, size_t name_len)
+{
+	char *want = malloc(n ? n : 1), *got;
+	size_t want_len = SIZE_MAX, need = SIZE_MAX, len = SIZE_MAX;
+	int rc_want, rc;
+
+	if (want == NULL)
+		die("out of memory");
+	rc_want = ref_param(q, n, name, name_len, want, &want_len);
+	rc = sse_http_query_param(q, n, name, name_len, NULL, 0, &need);
+	if (rc_want == 1 && want_len > 0 ? rc != SSE_ERR_BUFFER || need != want_len
+	    : rc != rc_want || (rc == 1 && need != 0))
+		die("query_param into no buffer differs from the reference");
+	if (rc_want == 1 && want_len > 0) {
+		got = copy_of(want, want_len); /* exactly its size */
+		memset(got, ~want[0], want_len);
+		if (sse_http_query_param(q, n, name, name_len, got, want_len, &len) != 1 ||
+		    len != want_len || memcmp(got, want, len) != 0)
+			die("query_param differs from the reference");
+		free(got);
+		got = copy_of(q, n); /* the query itself as the output */
+		if (sse_http_query_param(got, n, name, name_len, got, n, &len) != 1 ||
+		    len != want_len || memcmp(got, want, len) != 0)
+			die("query_param in place differs from the reference");
+		free(got);
+	}
+	free(want);
+}
+
+/* Every name in the query (up to a bound), and a few that may not be. */
+static void check_params(const char *s, size_t n)
+{
+	char *q = copy_of(s, n);
+	size_t start = 0, names = 0;
+
+	check_one_param(q, n, "", 0);
+	check_one_param(q, n, "lastEventId", 11);
+	while (start < n && names < 16) {
+		size_t end = start;
+
+		while (end < n && q[end] != '&' && q[end] != '=')
+			end++;
+		check_one_param(q, n, q + start, end - start);
+		names++;
+		while (end < n && q[end] != '&')
+			end++;
+		start = end + 1;
+	}
+	free(q);
+}
+
+/* The query of a target as sse_http_last_event_id() documents it. */
+static void target_query(const char *t, size_t n, const char **q, size_t *qn)
+{
+	size_t i = 0, end;
+
+	while (i < n && t[i] != '?' && t[i] != '#')
+		i++;
+	*q = NULL;
+	*qn = 0;
+	if (i == n || t[i] == '#')
+		return;
+	for (end = i + 1; end < n && t[end] != '#'; end++)
+		;
+	*q = t + i + 1;
+	*qn = end - i - 1;
+}
+
+/* resume_id on the parts of the request gives what last_event_id does. */
+static void check_resume(const struct sse_http_request *r)
+{
+	const struct sse_http_header *h = sse_http_find_header(r, "Last-Event-ID");
+	char *a = malloc(r->head_len), *b = malloc(r->head_len);
+	size_t alen = SIZE_MAX, blen = SIZE_MAX, qn;
+	const char *q;
+	int ra, rb;
+
+	if (a == NULL || b == NULL)
+		die("out of memory");
+	target_query(r->target, r->target_len, &q, &qn);
+	ra = sse_http_last_event_id(r, a, r->head_len, &alen);
+	rb = sse_http_resume_id(h ? h->value : NULL, h ? h->value_len : 0, q, qn, b, r->head_len,
+				&blen);
+	if (ra != rb || alen != blen || (ra == 1 && memcmp(a, b, alen) != 0))
+		die("resume_id differs from last_event_id");
+	if (q != NULL)
+		check_params(q, qn);
+	free(a);
+	free(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *s = (const char *)data;
@@ -331,11 +521,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (parse_copy(s, whole.head_len, &again, &again_base) != 0)
 			die("the head alone did not parse");
 		check_same(&whole, base, &again, again_base);
-		free(again_base);
+		release(&again, again_base);
 		check_last_id(&whole);
+		check_resume(&whole);
 		check_find(&whole);
 	}
+	check_capacity(s, size, rc, &whole, base);
 	check_prefixes(s, size, rc, &whole, base);
-	free(base);
+	check_params(s, size < 4096 ? size : 4096);
+	release(&whole, base);
 	return 0;
 }

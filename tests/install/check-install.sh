@@ -97,9 +97,9 @@ struct capture {
 	size_t len;
 };
 
-static int capture_write(const void *buf, size_t len, size_t *taken, void *user)
+static int capture_write(const void *buf, size_t len, size_t *taken, void *ctx)
 {
-	struct capture *c = user;
+	struct capture *c = ctx;
 
 	if (len > sizeof(c->buf) - c->len)
 		return SSE_ERR_IO;
@@ -112,8 +112,8 @@ static int capture_write(const void *buf, size_t len, size_t *taken, void *user)
 int main(void)
 {
 	const struct sse_event ev = {"7", 1, "greeting", 8, "hello\nworld", 11, 1500};
-	const struct sse_callbacks cb = {capture_write, NULL};
 	struct capture cap = {{0}, 0};
+	const struct sse_transport out = {.size = sizeof(out), .write = capture_write, .ctx = &cap};
 	struct sse_stream *s = NULL;
 	char buf[256];
 	size_t size = 0, written = 0;
@@ -135,7 +135,7 @@ int main(void)
 			size, (int)written, buf);
 		return 1;
 	}
-	rc = sse_stream_new(&s, &cb, &cap, NULL);
+	rc = sse_stream_new(&s, &out, NULL, NULL);
 	if (rc == 0)
 		rc = sse_stream_send(s, &ev);
 	if (rc == 0 && sse_stream_pending(s) != 0)

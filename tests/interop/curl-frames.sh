@@ -5,8 +5,11 @@
 # from the WHATWG event-stream format: each line break of the payload (LF,
 # CR or CRLF) starts a new "data:" line, "data: " always has its space, an
 # empty line is "data:" (or "data: "), a trailing break gives a final empty
-# data line, and a blank line ends the frame. Ids must be 1, 2, 3, ... and
-# match what /publish answered.
+# data line, and a blank line ends the frame. Ids: the relay runs with its
+# default ids, "<epoch>-<n>" (epoch: 8 characters of [0-9a-v], one per run);
+# the epoch is learnt from the first /publish answer, which must be
+# "<epoch>-1", and then every answer must be "<epoch>-n" and every frame
+# carry exactly one "id: <epoch>-n", n = 1, 2, 3, ... in order.
 #
 #   bash curl-frames.sh PATH-TO-sse-relay
 #
@@ -51,7 +54,8 @@ case_() {
 	publish "$TMP/body" "$q"
 	n=$((n + 1))
 	[ "$PUB_CODE" = 202 ] || fail "payload #$n ($(printf '%q' "$(printf "$fmt")")): /publish answered $PUB_CODE, want 202"
-	[ "$PUB_BODY" = "$n" ] || fail "payload #$n: /publish answered id '$PUB_BODY', want $n"
+	[ $n -eq 1 ] && learn_epoch "$PUB_BODY" "the first /publish answer"
+	check_id "$PUB_BODY" "$EPOCH" $n "payload #$n: the id /publish answered" || exit 1
 	{
 		[ -n "$type" ] && printf 'event: %s\n' "$type"
 		for l in "$@"; do
@@ -118,10 +122,10 @@ total=$n
 
 # Wait for the last frame's id line; on a timeout the comparison below
 # shows what is missing.
-wait_count "$TMP/stream" "id: $total" 1 10 ||
-	check_fail "no 'id: $total' line within 10 s ($(wc -c <"$TMP/stream") bytes received)"
+wait_count "$TMP/stream" "id: $EPOCH-$total" 1 10 ||
+	check_fail "no 'id: $EPOCH-$total' line within 10 s ($(wc -c <"$TMP/stream") bytes received)"
 sleep 0.2
-wait_count "$TMP/stream2nd" "id: $total" 1 5 || check_fail "the second subscriber did not get 'id: $total'"
+wait_count "$TMP/stream2nd" "id: $EPOCH-$total" 1 5 || check_fail "the second subscriber did not get 'id: $EPOCH-$total'"
 kill "$SUB_PID" "$sub2" 2>/dev/null
 
 # The stream is LF-only: a CR byte would mean a payload CR went out raw.
@@ -167,10 +171,11 @@ i=0
 while read -r cnt idline; do
 	i=$((i + 1))
 	[ "$cnt" = 1 ] || check_fail "frame $i has $cnt id lines, want exactly 1"
-	[ "$idline" = "id: $i" ] || check_fail "frame $i has '$idline', want 'id: $i' (ids 1, 2, 3, ... in order)"
+	[ "$idline" = "id: $EPOCH-$i" ] || check_fail "frame $i has '$idline', want 'id: $EPOCH-$i' (ids <epoch>-1, -2, ... in order)"
+	[[ ${idline#id: } =~ $ID_RE ]] || check_fail "frame $i: '$idline' does not match $ID_RE"
 done <"$TMP/ids"
 [ "$i" = "$total" ] || check_fail "received $i frames, want $total"
-[ $FAILED -eq 0 ] && echo "ok: ids 1..$total in order, one per frame"
+[ $FAILED -eq 0 ] && echo "ok: ids $EPOCH-1..$EPOCH-$total in order, one per frame"
 
 # Beyond the spec's examples: invalid UTF-8 and a type with a line break.
 # Either refused (4xx), or delivered without breaking the stream.
@@ -194,5 +199,4 @@ fi
 if tr -d -c '\r' <"$TMP/stream2" | grep -q .; then check_fail "CR bytes in the stream"; fi
 grep -a -q '^data: bad ' "$TMP/stream2" && echo "invalid UTF-8 was passed through (clients show U+FFFD)"
 
-[ $FAILED -eq 0 ] && echo "PASS: curl-frames"
-exit $FAILED
+finish curl-frames

@@ -2,15 +2,17 @@
 // EventSource for Node) as the client. Every nasty payload is published;
 // each message's data must equal the payload with CR and CRLF turned into
 // LF, with the type given by ?event= and lastEventId the id /publish
-// answered. Then two more clients start from ?lastEventId= and
-// ?last_event_id= and must get exactly the events after that id.
+// answered. The relay runs with its default ids: the first answer must be
+// "<epoch>-1" (epoch: 8 characters of [0-9a-v]), and the k-th "<epoch>-k".
+// Then two more clients start from ?lastEventId=<epoch>-3 and
+// ?last_event_id=<epoch>-10 and must get exactly the events after that id.
 //
 //   node eventsource.mjs PATH-TO-sse-relay    (via node-test.sh --npm)
 //
 // SPDX-License-Identifier: MIT
 
 import { EventSource } from 'eventsource';
-import { atExit, check, fail, nastyPayloads, publishOk, run, show, startRelay, until } from './relay.mjs';
+import { atExit, check, checkId, idOf, learnEpoch, nastyPayloads, publishOk, run, show, startRelay, until } from './relay.mjs';
 
 const TYPES = ['message', 'update', 'x-y.z'];
 
@@ -61,28 +63,30 @@ await run('eventsource', async () => {
 		want.push({ name, data, type, id });
 		i++;
 	}
-	const ids = want.map((w) => Number(w.id));
-	for (let k = 0; k < ids.length; k++)
-		check(ids[k] === k + 1, `/publish answered id ${want[k].id} for ${want[k].name}, want ${k + 1}`);
+	const epoch = learnEpoch(want[0].id, 'the first /publish answer');
+	for (let k = 0; k < want.length; k++) checkId(want[k].id, epoch, k + 1, `/publish answer for ${want[k].name}`);
+	console.log(`ok: /publish answered ids ${idOf(epoch, 1)} .. ${idOf(epoch, want.length)}`);
 
 	await until(() => a.got.length >= want.length, 10000,
 		() => `got ${a.got.length} of ${want.length} messages; errors: ${a.errors.join('; ')}`);
 	if (compare('live', a.got, want)) console.log(`ok: ${want.length} nasty payloads arrived intact, in order, with their types and ids`);
 
 	// Resuming from the query string (EventSource cannot set headers on
-	// its first connection): everything after id 3, and after id 10.
+	// its first connection): everything after event 3, and after event 10.
 	for (const [param, from] of [['lastEventId', 3], ['last_event_id', 10]]) {
-		const b = client(`${relay.base}/events?${param}=${from}`);
+		const id = idOf(epoch, from);
+		const b = client(`${relay.base}/events?${param}=${encodeURIComponent(id)}`);
 		const rest = want.slice(from);
 		await until(() => b.got.length >= rest.length, 10000,
-			() => `?${param}=${from}: got ${b.got.length} of ${rest.length} replayed messages; errors: ${b.errors.join('; ')}`);
-		if (compare(`replay ?${param}=${from}`, b.got, rest))
-			console.log(`ok: ?${param}=${from} replayed the ${rest.length} events after it, intact`);
+			() => `?${param}=${id}: got ${b.got.length} of ${rest.length} replayed messages; errors: ${b.errors.join('; ')}`);
+		if (compare(`replay ?${param}=${id}`, b.got, rest))
+			console.log(`ok: ?${param}=${id} replayed the ${rest.length} events after it, intact`);
 		b.es.close();
 	}
 
 	// A live event after all that reaches the first client only once.
 	const id = await publishOk(relay.base, 'the end', '?event=update');
+	checkId(id, epoch, want.length + 1, 'the last /publish answer');
 	await until(() => a.got.length >= want.length + 1, 5000, 'the last event did not arrive');
 	await new Promise((r) => setTimeout(r, 200));
 	check(a.got.length === want.length + 1, `the first client got ${a.got.length} messages, want ${want.length + 1}`);

@@ -7,7 +7,9 @@
 // client and replayed by the relay). Events are published while the client
 // is away. The client must end with every event exactly once, in order,
 // and each reconnect request must carry the Last-Event-ID of the last
-// complete event.
+// complete event. The relay runs with its default ids, "<epoch>-<n>": the
+// epoch is learnt from the first /publish answer and every id checked in
+// full.
 //
 //   node reconnect.mjs PATH-TO-sse-relay    (via node-test.sh --npm)
 //
@@ -15,7 +17,7 @@
 
 import net from 'node:net';
 import { EventSource } from 'eventsource';
-import { HOST, atExit, check, fail, publishOk, run, sleep, startRelay, until } from './relay.mjs';
+import { HOST, atExit, check, checkId, idOf, learnEpoch, publishOk, run, sleep, startRelay, until } from './relay.mjs';
 
 /** A proxy from an ephemeral port to the relay, keeping its connections. */
 async function proxy(port) {
@@ -83,10 +85,12 @@ await run('reconnect', async () => {
 	await until(() => px.conns.length === 1 && px.conns[0].bytes > 0, 5000, 'the client did not connect');
 
 	let n = 0;
+	let epoch = null;
 	const pub = async () => {
 		n++;
 		const id = await publishOk(relay.base, `event ${n}\nline 2 of ${n}`);
-		check(id === String(n), `/publish answered id ${id}, want ${n}`);
+		if (n === 1) epoch = learnEpoch(id, 'the first /publish answer');
+		checkId(id, epoch, n, `/publish answer ${n}`);
 	};
 
 	// 1: five events, then cut the connection between events.
@@ -96,35 +100,37 @@ await run('reconnect', async () => {
 	// Published while the client is away (its retry is 200 ms).
 	for (let k = 0; k < 5; k++) await pub();
 	await until(() => px.conns.length === 2 && px.conns[1].head.includes('\r\n\r\n'), 5000, () => `no reconnect within 5 s; errors: ${errors.join('; ')}`);
-	check(lastEventIdOf(px.conns[1].head) === '5',
-		`first reconnect: Last-Event-ID ${JSON.stringify(lastEventIdOf(px.conns[1].head))}, want "5"; head:\n${px.conns[1].head}`);
+	check(lastEventIdOf(px.conns[1].head) === idOf(epoch, 5),
+		`first reconnect: Last-Event-ID ${JSON.stringify(lastEventIdOf(px.conns[1].head))}, want "${idOf(epoch, 5)}"; head:\n${px.conns[1].head}`);
 	await until(() => got.length >= 10, 5000, () => `got ${got.length} of 10 events after the first reconnect`);
 	for (let k = 0; k < 5; k++) await pub(); // live again
 	await until(() => got.length >= 15, 5000, () => `got ${got.length} of 15 events`);
 	await sleep(100);
 	const ids15 = got.map((g) => g.id).join(',');
-	if (check(ids15 === Array.from({ length: 15 }, (_, k) => k + 1).join(','), `after the first cut: ids ${ids15}, want 1..15 once each`))
-		console.log('ok: cut between events: events 6-10 replayed after the reconnect with Last-Event-ID: 5');
+	if (check(ids15 === Array.from({ length: 15 }, (_, k) => idOf(epoch, k + 1)).join(','),
+		`after the first cut: ids ${ids15}, want ${idOf(epoch, 1)}..${idOf(epoch, 15)} once each`))
+		console.log(`ok: cut between events: events 6-10 replayed after the reconnect with Last-Event-ID: ${idOf(epoch, 5)}`);
 
-	// 2: cut in the middle of the frame with id 18; publish 16..20 with
-	// the cut armed, so 16 and 17 arrive whole and 18 only in part.
+	// 2: cut in the middle of the frame with id <epoch>-18; publish 16..20
+	// with the cut armed, so 16 and 17 arrive whole and 18 only in part.
+	const cutLine = `id: ${idOf(epoch, 18)}\n`;
 	px.conns[1].cutAt = (text) => {
-		const m = /(^|\n)id: 18\n/.exec(text);
-		return m ? m.index + m[0].length : null;
+		const at = text.indexOf(cutLine);
+		return at >= 0 && (at === 0 || text[at - 1] === '\n') ? at + cutLine.length : null;
 	};
 	for (let k = 0; k < 5; k++) await pub();
 	await until(() => px.conns.length === 3 && px.conns[2].head.includes('\r\n\r\n'), 5000, () => `no reconnect after the mid-frame cut; errors: ${errors.join('; ')}`);
-	check(lastEventIdOf(px.conns[2].head) === '17',
-		`second reconnect: Last-Event-ID ${JSON.stringify(lastEventIdOf(px.conns[2].head))}, want "17" (the frame of 18 was cut); head:\n${px.conns[2].head}`);
+	check(lastEventIdOf(px.conns[2].head) === idOf(epoch, 17),
+		`second reconnect: Last-Event-ID ${JSON.stringify(lastEventIdOf(px.conns[2].head))}, want "${idOf(epoch, 17)}" (the frame of 18 was cut); head:\n${px.conns[2].head}`);
 	await until(() => got.length >= 20, 5000, () => `got ${got.length} of 20 events after the second reconnect`);
 	for (let k = 0; k < 3; k++) await pub();
 	await until(() => got.length >= 23, 5000, () => `got ${got.length} of 23 events`);
 	await sleep(300); // room for a duplicate to show up
 
-	const want = Array.from({ length: n }, (_, k) => ({ data: `event ${k + 1}\nline 2 of ${k + 1}`, id: String(k + 1) }));
+	const want = Array.from({ length: n }, (_, k) => ({ data: `event ${k + 1}\nline 2 of ${k + 1}`, id: idOf(epoch, k + 1) }));
 	const gotIds = got.map((g) => g.id).join(',');
 	check(JSON.stringify(got) === JSON.stringify(want),
-		`the client's events are not 1..${n} exactly once in order: ids ${gotIds}`);
+		`the client's events are not ${idOf(epoch, 1)}..${idOf(epoch, n)} exactly once in order: ids ${gotIds}`);
 	if (JSON.stringify(got) === JSON.stringify(want))
 		console.log(`ok: mid-frame cut: the partial event was discarded and replayed; ${n} events, each once, in order`);
 	check(px.conns.length === 3, `${px.conns.length} connections, want 3 (two reconnects)`);

@@ -5,16 +5,22 @@
  * The data loop is the hot path. It copies the payload in 64-byte blocks
  * while it scans them, taking every line break of a block from the block's
  * mask, so a payload is read once; line by line, with exact room checks,
- * only near the ends of the input and of the room. Sizing alone scans
- * without copying.
+ * only near the ends of the input and of the room. Sizing counts lines
+ * from the same masks without copying.
+ *
+ * Validation and writing are separate steps, so the library's own callers
+ * (lib/encode.h) check an event once and then write it without a second
+ * check, however many times they size or retry. tests/test-encode.c
+ * builds this file a second time, renamed, to count the checks: a new
+ * external name here needs its rename there.
  *
  * SPDX-License-Identifier: MIT
  */
 #include <limits.h>
 #include <string.h>
 
+#include "encode.h"
 #include "scan.h"
-#include "sse-private.h"
 
 
 /*
@@ -82,6 +88,111 @@ static size_t lines_size(const struct line_field *f, const char *text, size_t le
 			return total;
 		p = skip_break(brk, end);
 	}
+}
+
+#if SSE__HAVE_SSE2
+/* What sizing needs of a text: its line breaks (CRLF counts once), the
+ * bytes they take, and how many of its lines are not empty. */
+struct line_counts {
+	size_t breaks, brk_bytes, nonempty;
+	uint64_t brk_carry, cr_carry; /* bit 0: the byte before the block is a break, a CR */
+};
+
+#define POPCOUNT(x) ((size_t)__builtin_popcountll(x))
+
+/*
+ * Count one block from its masks; valid has a bit for each of its bytes.
+ * A break starts at every CR or LF except the LF of a CRLF; a line that is
+ * not empty is a run of other bytes, so it starts at such a byte that
+ * follows a break (the text's start counts as one: brk_carry begins at 1).
+ */
+static ALWAYS_INLINE void count_block(struct line_counts *c, struct sse__masks64 mk,
+				      uint64_t valid)
+{
+	uint64_t after_brk = mk.brk << 1 | c->brk_carry;
+	uint64_t after_cr = mk.cr << 1 | c->cr_carry;
+
+	if (mk.brk == 0) { /* most blocks: inside one line */
+		c->nonempty += (size_t)c->brk_carry;
+		c->brk_carry = c->cr_carry = 0;
+		return;
+	}
+	c->breaks += POPCOUNT(mk.brk & ~(~mk.cr & after_cr));
+	c->brk_bytes += POPCOUNT(mk.brk);
+	c->nonempty += POPCOUNT(~mk.brk & after_brk & valid);
+	c->brk_carry = mk.brk >> 63;
+	c->cr_carry = mk.cr >> 63;
+}
+
+/* Count [p, p + len) 64 bytes a step; the last partial block is loaded
+ * to end at the text's end when the text is that long. The counts live
+ * in a local: stored through a pointer, they would be written back on
+ * every block, since the text's bytes might alias them. */
+static ALWAYS_INLINE struct line_counts count_loop(const char *p, size_t len, int avx2)
+{
+	struct line_counts c = {0, 0, 0, 1, 0};
+	const char *end = p + len;
+	size_t rest;
+
+	for (; end - p >= 64; p += 64)
+		count_block(&c, sse__masks64(p, avx2), ~(uint64_t)0);
+	rest = (size_t)(end - p);
+	if (rest == 0)
+		return c;
+	if (len >= 64) {
+		struct sse__masks64 mk = sse__masks64(end - 64, avx2);
+
+		mk.brk >>= 64 - rest;
+		mk.cr >>= 64 - rest;
+		count_block(&c, mk, ((uint64_t)1 << rest) - 1);
+	} else {
+		count_block(&c, sse__masks_short(p, rest), ((uint64_t)1 << rest) - 1);
+	}
+	return c;
+}
+
+static struct line_counts count_plain(const char *p, size_t len)
+{
+	return count_loop(p, len, 0);
+}
+
+#if SSE__HAVE_AVX2
+/* popcnt too: every CPU with AVX2 has it, and without it each count is a
+ * libgcc call. */
+__attribute__((target("avx2,popcnt"))) static struct line_counts count_avx2(const char *p,
+									    size_t len)
+{
+	return count_loop(p, len, 1);
+}
+
+static int have_avx2_popcnt(void)
+{
+	return sse__have_avx2() && __builtin_cpu_supports("popcnt");
+}
+#endif
+#endif
+
+/*
+ * lines_size, from counts: each line costs its prefix and LF (brk_len
+ * bytes), its text, and a space if it has text. The counting pass runs
+ * while the result cannot overflow (any text up to SIZE_MAX / 8 bytes).
+ */
+static size_t text_size(const struct line_field *f, const char *text, size_t len)
+{
+#if SSE__HAVE_SSE2
+	if (len <= (SIZE_MAX - 64) / 8) {
+		struct line_counts c;
+
+#if SSE__HAVE_AVX2
+		if (have_avx2_popcnt())
+			c = count_avx2(text, len);
+		else
+#endif
+			c = count_plain(text, len);
+		return (c.breaks + 1) * f->brk_len + (len - c.brk_bytes) + c.nonempty;
+	}
+#endif
+	return lines_size(f, text, len);
 }
 
 /* Copy n bytes: a few fixed-size moves for the short strings of names and
@@ -314,18 +425,28 @@ static int text_ok(const char *p, size_t len)
 	return p != NULL || len == 0;
 }
 
+/* sse_utf8_valid from the first byte that is not ASCII: the vector skip
+ * is several times faster on the ASCII text most payloads are. No UTF-8
+ * sequence starts before that byte, so none is cut. */
+static int utf8_ok(const char *s, size_t len)
+{
+	const char *end, *p;
+
+	if (s == NULL) /* len is 0: text_ok has passed */
+		return 1;
+	end = s + len;
+	p = sse__skip_ascii(s, end);
+	return p == end || sse_utf8_valid(p, (size_t)(end - p));
+}
+
 static int check_utf8(const struct sse_event *ev)
 {
-	if (ev->id && !sse_utf8_valid(ev->id, ev->id_len))
-		return SSE_ERR_UTF8;
-	if (ev->type && !sse_utf8_valid(ev->type, ev->type_len))
-		return SSE_ERR_UTF8;
-	if (ev->data && !sse_utf8_valid(ev->data, ev->data_len))
+	if (!utf8_ok(ev->id, ev->id_len) || !utf8_ok(ev->type, ev->type_len) ||
+	    !utf8_ok(ev->data, ev->data_len))
 		return SSE_ERR_UTF8;
 	return 0;
 }
 
-/* Everything that makes an event unrepresentable, before a byte is written. */
 /*
  * SSE_ERR_ID_LINEBREAK or SSE_ERR_ID_NUL for a bad byte of an id, 0 if none.
  * Ids and types are short: one pass with one compare per byte beats
@@ -348,6 +469,7 @@ static int scan_name(const char *s, size_t len, int nul_code)
 	return rc;
 }
 
+/* Everything that makes an event unrepresentable, before a byte is written. */
 static int check_event(const struct sse_event *ev, unsigned flags)
 {
 	int rc;
@@ -396,7 +518,7 @@ static size_t event_size(const struct sse_event *ev)
 	size_t total = size_add(head_size(ev, retry_len), 1); /* the blank line */
 
 	if (ev->data)
-		total = size_add(total, lines_size(&data_field, ev->data, ev->data_len));
+		total = size_add(total, text_size(&data_field, ev->data, ev->data_len));
 	return total;
 }
 
@@ -450,23 +572,34 @@ int sse_encode_size(const struct sse_event *ev, unsigned flags, size_t *size)
 	return 0;
 }
 
-/* The room test for the head is exact; the data is checked as it is copied. */
-int sse_encode(const struct sse_event *ev, unsigned flags, char *buf, size_t cap, size_t *written)
+/*
+ * The fewest bytes ev can take: its head, the blank line, and for data
+ * one "data:" line and LF with at least every byte of the data (a break
+ * of one or two bytes becomes a whole line's prefix). Below it, a caller's
+ * room is known to be short without writing into it.
+ */
+static size_t event_floor(const struct sse_event *ev, size_t retry_len)
+{
+	size_t total = size_add(head_size(ev, retry_len), 1);
+
+	return ev->data ? size_add(total, size_add(ev->data_len, data_field.brk_len)) : total;
+}
+
+/*
+ * Write a checked event into [buf, buf + cap): 0 and *written, or
+ * SSE_ERR_BUFFER (or SSE_ERR_TOO_LARGE) and the size it needs. The room
+ * test for the head is exact; the data is checked as it is copied.
+ */
+static int put_event(const struct sse_event *ev, char *buf, size_t cap, size_t *written)
 {
 	char digits[SSE__U64_DIGITS];
 	size_t retry_len = 0;
 	char *dst = buf;
-	int rc;
 
-	if (ev == NULL || written == NULL || (buf == NULL && cap > 0))
-		return SSE_ERR_INVALID;
-	rc = check_event(ev, flags);
-	if (rc)
-		return rc;
 	if (ev->retry != SSE_RETRY_NONE)
 		retry_len = sse__format_u64((uint64_t)ev->retry, 10, digits);
 	/* cap 0 also keeps NULL + 0 arithmetic out of the way. */
-	if (size_add(head_size(ev, retry_len), 1) > cap)
+	if (event_floor(ev, retry_len) > cap)
 		goto too_small;
 	put_head(&dst, ev, digits, retry_len);
 	if (ev->data && put_lines(&dst, buf + cap - 1, &data_field, ev->data, ev->data_len))
@@ -479,11 +612,31 @@ too_small:
 	return *written == SIZE_MAX ? SSE_ERR_TOO_LARGE : SSE_ERR_BUFFER;
 }
 
+int sse_encode(const struct sse_event *ev, unsigned flags, char *buf, size_t cap, size_t *written)
+{
+	int rc;
+
+	if (ev == NULL || written == NULL || (buf == NULL && cap > 0))
+		return SSE_ERR_INVALID;
+	rc = check_event(ev, flags);
+	if (rc)
+		return rc;
+	return put_event(ev, buf, cap, written);
+}
+
+int sse__encode_unchecked(const struct sse_event *ev, char *buf, size_t size)
+{
+	size_t n;
+	int rc = put_event(ev, buf, size, &n);
+
+	return rc == 0 && n == size ? 0 : SSE_ERR_BUFFER;
+}
+
 static int check_comment(const char *text, size_t len, unsigned flags)
 {
 	if (!text_ok(text, len))
 		return SSE_ERR_INVALID;
-	if ((flags & SSE_ENCODE_STRICT_UTF8) && !sse_utf8_valid(text, len))
+	if ((flags & SSE_ENCODE_STRICT_UTF8) && !utf8_ok(text, len))
 		return SSE_ERR_UTF8;
 	return 0;
 }
@@ -498,17 +651,33 @@ int sse_comment_size(const char *text, size_t len, unsigned flags, size_t *size)
 	rc = check_comment(text, len, flags);
 	if (rc)
 		return rc;
-	total = lines_size(&comment_field, text ? text : "", len);
+	total = text_size(&comment_field, text ? text : "", len);
 	if (total == SIZE_MAX)
 		return SSE_ERR_TOO_LARGE;
 	*size = total;
 	return 0;
 }
 
+/* put_event for a checked comment. Every line is ":" and LF around its
+ * text, so len + 2 bytes is the least a comment takes. */
+static int put_comment(const char *text, size_t len, char *buf, size_t cap, size_t *written)
+{
+	char *dst = buf;
+
+	if (text == NULL)
+		text = "";
+	if (size_add(len, comment_field.brk_len) > cap ||
+	    put_lines(&dst, buf + cap, &comment_field, text, len)) {
+		*written = text_size(&comment_field, text, len);
+		return *written == SIZE_MAX ? SSE_ERR_TOO_LARGE : SSE_ERR_BUFFER;
+	}
+	*written = (size_t)(dst - buf);
+	return 0;
+}
+
 int sse_encode_comment(const char *text, size_t len, unsigned flags, char *buf, size_t cap,
 		       size_t *written)
 {
-	char *dst = buf;
 	int rc;
 
 	if (written == NULL || (buf == NULL && cap > 0))
@@ -516,10 +685,13 @@ int sse_encode_comment(const char *text, size_t len, unsigned flags, char *buf, 
 	rc = check_comment(text, len, flags);
 	if (rc)
 		return rc;
-	if (cap == 0 || put_lines(&dst, buf + cap, &comment_field, text ? text : "", len)) {
-		*written = lines_size(&comment_field, text ? text : "", len);
-		return *written == SIZE_MAX ? SSE_ERR_TOO_LARGE : SSE_ERR_BUFFER;
-	}
-	*written = (size_t)(dst - buf);
-	return 0;
+	return put_comment(text, len, buf, cap, written);
+}
+
+int sse__encode_comment_unchecked(const char *text, size_t len, char *buf, size_t size)
+{
+	size_t n;
+	int rc = put_comment(text, len, buf, size, &n);
+
+	return rc == 0 && n == size ? 0 : SSE_ERR_BUFFER;
 }

@@ -105,19 +105,20 @@ static int reserve(struct sse__queue *q, const struct sse_allocator *a, struct s
 	return 0;
 }
 
-/* Try the room there is, and on SSE_ERR_BUFFER reserve the exact size
- * reported and encode again. On any error the tail is not advanced. */
+/* Encode into the room there is, and on SSE_ERR_BUFFER reserve the exact
+ * size reported and write it there: the frame is checked once either way.
+ * On any error the tail is not advanced. */
 int sse__queue_frame(struct sse__queue *q, const struct sse_allocator *a, struct sse__flight *f,
-		     sse__frame_fn encode, const void *src, unsigned flags)
+		     const struct sse__frame_ops *ops, const void *src, unsigned flags)
 {
 	size_t n = 0;
-	int rc = encode(src, flags, end(q), room(q), &n);
+	int rc = ops->encode(src, flags, end(q), room(q), &n);
 
 	if (rc == SSE_ERR_BUFFER) {
 		rc = reserve(q, a, f, n);
 		if (rc != 0)
 			return rc;
-		rc = encode(src, flags, end(q), n, &n);
+		rc = ops->write(src, end(q), n);
 	}
 	if (rc == 0)
 		q->tail += n;

@@ -22,16 +22,21 @@ struct sse__queue {
 	size_t limit; /* bound on tail - head after a frame is queued */
 };
 
-/* Writes a frame into dst[0..cap), reporting its size as sse_encode(). */
-typedef int (*sse__frame_fn)(const void *src, unsigned flags, char *dst, size_t cap,
-			     size_t *written);
+/* How a frame is made: encode checks it and writes it into dst[0..cap),
+ * reporting its size as sse_encode() does (SSE_ERR_BUFFER: too small,
+ * *written the size needed); write then writes the frame so checked into
+ * exactly size bytes, without checking it again. */
+struct sse__frame_ops {
+	int (*encode)(const void *src, unsigned flags, char *dst, size_t cap, size_t *written);
+	int (*write)(const void *src, char *dst, size_t size);
+};
 
 /* Queue one frame, whole, or nothing: 0, the encoder's error,
  * SSE_ERR_QUEUE_FULL past the limit, or SSE_ERR_NOMEM. The buffer grows
  * by doubling up to the limit; bytes a transport holds never move (a new
  * buffer takes the unsent ones, and f keeps the old one). */
 int sse__queue_frame(struct sse__queue *q, const struct sse_allocator *a, struct sse__flight *f,
-		     sse__frame_fn encode, const void *src, unsigned flags);
+		     const struct sse__frame_ops *ops, const void *src, unsigned flags);
 
 /* n unsent bytes left; held: a transport keeps using them until done. */
 void sse__queue_took(struct sse__queue *q, size_t n, bool held);

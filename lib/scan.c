@@ -1,4 +1,7 @@
 /*
+ * The scanning primitives that are whole functions: where a line break or
+ * a byte above ASCII first occurs.
+ *
  * SPDX-License-Identifier: MIT
  */
 #include "scan.h"
@@ -17,6 +20,42 @@ SSE__TARGET_AVX2 static const char *find_break_avx2(const char *p, const char *e
 	return p;
 }
 #endif
+
+#if SSE__HAVE_AVX2
+/* 64 bytes a step: one OR of two loads holds every high bit. */
+SSE__TARGET_AVX2 static const char *skip_ascii_avx2(const char *p, const char *end)
+{
+	while (end - p >= 64) {
+		__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)p);
+		__m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
+
+		if (_mm256_movemask_epi8(_mm256_or_si256(a, b)))
+			break;
+		p += 64;
+	}
+	return p;
+}
+#endif
+
+const char *sse__skip_ascii(const char *p, const char *end)
+{
+#if SSE__HAVE_SSE2
+#if SSE__HAVE_AVX2
+	if (end - p >= 64 && sse__have_avx2())
+		p = skip_ascii_avx2(p, end);
+#endif
+	while (end - p >= 16) {
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)p));
+
+		if (m)
+			return p + __builtin_ctz(m);
+		p += 16;
+	}
+#endif
+	while (p < end && (unsigned char)*p < 0x80)
+		p++;
+	return p;
+}
 
 const char *sse__find_break(const char *p, const char *end)
 {

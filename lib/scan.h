@@ -31,6 +31,10 @@
 /* First CR or LF in [p, end), or end. */
 const char *sse__find_break(const char *p, const char *end);
 
+/* First byte of [p, end) above 0x7F, or end: where a UTF-8 check has
+ * work to do (most SSE payloads are ASCII JSON). */
+const char *sse__skip_ascii(const char *p, const char *end);
+
 /* What the block loop learns of 64 bytes: bit i for byte i. */
 struct sse__masks64 {
 	uint64_t brk; /* CR or LF */
@@ -73,6 +77,21 @@ SSE__TARGET_AVX2 static inline struct sse__masks64 sse__copy64_avx2(char *dst, c
 	mk.brk = (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(cra, _mm256_cmpeq_epi8(a, lf))) |
 		 (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_or_si256(crb, _mm256_cmpeq_epi8(b, lf)))
 			 << 32;
+	mk.cr = (uint32_t)_mm256_movemask_epi8(cra) |
+		(uint64_t)(uint32_t)_mm256_movemask_epi8(crb) << 32;
+	return mk;
+}
+
+/* The masks of the 64 bytes at src, read only (sizing: nothing to copy). */
+SSE__TARGET_AVX2 static inline struct sse__masks64 sse__masks64_avx2(const char *src)
+{
+	__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)src);
+	__m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(src + 32));
+	__m256i cr = _mm256_set1_epi8('\r');
+	__m256i cra = _mm256_cmpeq_epi8(a, cr), crb = _mm256_cmpeq_epi8(b, cr);
+	struct sse__masks64 mk;
+
+	mk.brk = sse__break_mask32(a) | (uint64_t)sse__break_mask32(b) << 32;
 	mk.cr = (uint32_t)_mm256_movemask_epi8(cra) |
 		(uint64_t)(uint32_t)_mm256_movemask_epi8(crb) << 32;
 	return mk;
@@ -169,6 +188,55 @@ static inline struct sse__masks64 sse__copy64_sse2(char *dst, const char *src)
 	return mk;
 }
 
+/* sse__masks64_avx2 with SSE2 only. */
+static inline struct sse__masks64 sse__masks64_sse2(const char *src)
+{
+	__m128i a = _mm_loadu_si128((const __m128i *)(const void *)src);
+	__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(src + 16));
+	__m128i c = _mm_loadu_si128((const __m128i *)(const void *)(src + 32));
+	__m128i d = _mm_loadu_si128((const __m128i *)(const void *)(src + 48));
+	__m128i cr = _mm_set1_epi8('\r');
+	struct sse__masks64 mk;
+
+	mk.brk = (uint64_t)sse__break_mask16(a) | (uint64_t)sse__break_mask16(b) << 16 |
+		 (uint64_t)sse__break_mask16(c) << 32 | (uint64_t)sse__break_mask16(d) << 48;
+	mk.cr = sse__mask64(_mm_cmpeq_epi8(a, cr), _mm_cmpeq_epi8(b, cr), _mm_cmpeq_epi8(c, cr),
+			    _mm_cmpeq_epi8(d, cr));
+	return mk;
+}
+
+/*
+ * The masks of the n < 64 bytes at src, bit i for byte i, reading none
+ * outside them: 16 bytes a step, the last step (when n >= 16) a load that
+ * ends at src + n, shifted past the bytes already taken.
+ */
+static inline struct sse__masks64 sse__masks_short(const char *src, size_t n)
+{
+	struct sse__masks64 mk = {0, 0};
+	__m128i cr = _mm_set1_epi8('\r');
+	size_t i = 0;
+
+	for (; n - i >= 16; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(src + i));
+
+		mk.brk |= (uint64_t)sse__break_mask16(v) << i;
+		mk.cr |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, cr)) << i;
+	}
+	if (i < n && n >= 16) {
+		unsigned back = (unsigned)(16 - (n - i));
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(src + n - 16));
+
+		mk.brk |= (uint64_t)(sse__break_mask16(v) >> back) << i;
+		mk.cr |= (uint64_t)((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, cr)) >> back) << i;
+		return mk;
+	}
+	for (; i < n; i++) {
+		mk.brk |= (uint64_t)(src[i] == '\n' || src[i] == '\r') << i;
+		mk.cr |= (uint64_t)(src[i] == '\r') << i;
+	}
+	return mk;
+}
+
 static inline void sse__move64_sse2(char *dst, const char *src)
 {
 	__m128i a = _mm_loadu_si128((const __m128i *)(const void *)src);
@@ -218,9 +286,9 @@ static inline const char *sse__copy_line_sse2(char **dst, const char *dst_end, c
 
 /*
  * Copy 64 bytes from src to dst: sse__copy64 also returns their masks,
- * sse__move64 does not look. The block loop's primitives, for callers
- * compiled twice, plain and AVX2 (avx2 is a constant there, so no branch
- * remains).
+ * sse__move64 does not look; sse__masks64 only looks and copies nothing.
+ * The block loop's primitives, for callers compiled twice, plain and AVX2
+ * (avx2 is a constant there, so no branch remains).
  */
 #if SSE__HAVE_SSE2
 static ALWAYS_INLINE struct sse__masks64 sse__copy64(char *dst, const char *src, int avx2)
@@ -232,6 +300,17 @@ static ALWAYS_INLINE struct sse__masks64 sse__copy64(char *dst, const char *src,
 	(void)avx2;
 #endif
 	return sse__copy64_sse2(dst, src);
+}
+
+static ALWAYS_INLINE struct sse__masks64 sse__masks64(const char *src, int avx2)
+{
+#if SSE__HAVE_AVX2
+	if (avx2)
+		return sse__masks64_avx2(src);
+#else
+	(void)avx2;
+#endif
+	return sse__masks64_sse2(src);
 }
 
 static ALWAYS_INLINE void sse__move64(char *dst, const char *src, int avx2)

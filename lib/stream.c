@@ -19,6 +19,7 @@
  */
 #include <string.h>
 
+#include "encode.h"
 #include "queue.h"
 #include "stream.h"
 /* stall_from when the stream is not waiting on its transport. */
@@ -488,12 +489,13 @@ int sse_stream_read(struct sse_stream *s, void *buf, size_t cap, size_t *n)
 
 /* The common tail of every send: queue one frame, then write eagerly.
  * A transport that cannot take it all now is not an error for the sender. */
-static int stream_send_frame(struct sse_stream *s, sse__frame_fn encode, const void *src)
+static int stream_send_frame(struct sse_stream *s, const struct sse__frame_ops *ops,
+			     const void *src)
 {
 	int rc = stream_check(s);
 
 	if (rc == 0)
-		rc = sse__queue_frame(&s->q, &s->alloc, &s->flight, encode, src, s->flags);
+		rc = sse__queue_frame(&s->q, &s->alloc, &s->flight, ops, src, s->flags);
 	if (rc == 0) {
 		s->last_activity = *s->clock;
 		rc = drain(s);
@@ -507,9 +509,16 @@ static int encode_event(const void *src, unsigned flags, char *dst, size_t cap,
 	return sse_encode(src, flags, dst, cap, written);
 }
 
+static int write_event(const void *src, char *dst, size_t size)
+{
+	return sse__encode_unchecked(src, dst, size);
+}
+
+static const struct sse__frame_ops event_frame = {encode_event, write_event};
+
 int sse_stream_send(struct sse_stream *s, const struct sse_event *ev)
 {
-	return stream_send_frame(s, encode_event, ev);
+	return stream_send_frame(s, &event_frame, ev);
 }
 
 /* Text and length of a comment or of raw bytes, as one frame source. */
@@ -526,11 +535,20 @@ static int encode_comment(const void *src, unsigned flags, char *dst, size_t cap
 	return sse_encode_comment(c->p, c->len, flags, dst, cap, written);
 }
 
+static int write_comment(const void *src, char *dst, size_t size)
+{
+	const struct span *c = src;
+
+	return sse__encode_comment_unchecked(c->p, c->len, dst, size);
+}
+
+static const struct sse__frame_ops comment_frame = {encode_comment, write_comment};
+
 int sse_stream_comment(struct sse_stream *s, const char *text, size_t len)
 {
 	struct span c = {text, len};
 
-	return stream_send_frame(s, encode_comment, &c);
+	return stream_send_frame(s, &comment_frame, &c);
 }
 
 /* Raw bytes behave as an encoder that copies them, flags ignored. */
@@ -549,11 +567,21 @@ static int copy_raw(const void *src, unsigned flags, char *dst, size_t cap, size
 	return 0;
 }
 
+static int write_raw(const void *src, char *dst, size_t size)
+{
+	const struct span *r = src;
+
+	memcpy(dst, r->p, size);
+	return 0;
+}
+
+static const struct sse__frame_ops raw_frame = {copy_raw, write_raw};
+
 int sse_stream_send_raw(struct sse_stream *s, const void *bytes, size_t len)
 {
 	struct span r = {bytes, len};
 
-	return stream_send_frame(s, copy_raw, &r);
+	return stream_send_frame(s, &raw_frame, &r);
 }
 
 int sse_stream_flush(struct sse_stream *s)

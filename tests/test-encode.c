@@ -1,15 +1,62 @@
 /*
  * The encoder against the WHATWG event-stream format. Every expected byte
  * string below is written by hand from the standard's parsing rules (see
- * SSE-NOTES.md), never taken from the encoder's own output.
+ * SSE-NOTES.md), or built by model_lines(), a plain reading of those rules,
+ * never taken from the encoder's own output. The library's unchecked
+ * writers (lib/encode.h) must give the same bytes as sse_encode(), and the
+ * check an event gets must run once on the paths its callers take.
  *
  * SPDX-License-Identifier: MIT
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include "encode.h"
 #include "test-common.h"
 
 #define SENTINEL 0x5A
+
+/*
+ * The encoder once more, built into this program with its validator
+ * counted: every call it makes to sse_utf8_valid() goes through
+ * counted_utf8_valid(). Its public names are renamed too, so the library's
+ * own encode.c is still the one every other test runs (a name left out
+ * here would be defined twice, and the link would fail).
+ */
+static int utf8_calls;
+static size_t utf8_bytes;
+
+static int counted_utf8_valid(const char *s, size_t len)
+{
+	utf8_calls++;
+	utf8_bytes += len;
+	return sse_utf8_valid(s, len);
+}
+
+#define sse_utf8_valid counted_utf8_valid
+#define sse_encode_size counted_encode_size
+#define sse_encode counted_encode
+#define sse_comment_size counted_comment_size
+#define sse_encode_comment counted_encode_comment
+#define sse__encode_unchecked counted_encode_unchecked
+#define sse__encode_comment_unchecked counted_encode_comment_unchecked
+#include "encode.c"
+#undef sse_utf8_valid
+#undef sse_encode_size
+#undef sse_encode
+#undef sse_comment_size
+#undef sse_encode_comment
+#undef sse__encode_unchecked
+#undef sse__encode_comment_unchecked
+
+int counted_encode_size(const struct sse_event *ev, unsigned flags, size_t *size);
+int counted_encode(const struct sse_event *ev, unsigned flags, char *buf, size_t cap,
+		   size_t *written);
+int counted_comment_size(const char *text, size_t len, unsigned flags, size_t *size);
+int counted_encode_comment(const char *text, size_t len, unsigned flags, char *buf, size_t cap,
+			   size_t *written);
+int counted_encode_unchecked(const struct sse_event *ev, char *buf, size_t size);
+int counted_encode_comment_unchecked(const char *text, size_t len, char *buf, size_t size);
 
 /* An event with only data set; strings are NUL-terminated for brevity. */
 static struct sse_event data_event(const char *data, size_t len)
@@ -17,21 +64,40 @@ static struct sse_event data_event(const char *data, size_t len)
 	return (struct sse_event){.data = data, .data_len = len, .retry = SSE_RETRY_NONE};
 }
 
+/* Room for the longest expected encoding, and past it what the encoder is
+ * offered but must not touch (more than its widest run of stores). */
+#define OUT_MAX 24576
+#define PAST 1024
+
+static void expect_untouched(const char *buf, size_t from, size_t to)
+{
+	size_t i = from;
+
+	while (i < to && (unsigned char)buf[i] == SENTINEL)
+		i++;
+	ck_assert_msg(i == to, "byte %zu of [%zu, %zu) was written", i, from, to);
+}
+
 /* Encode ev and compare with the expected wire bytes, also checking that
- * sse_encode_size agrees and that nothing past the encoding is touched. */
+ * sse_encode_size agrees, that the unchecked writer given that size writes
+ * the same bytes, and that nothing past the encoding is touched. */
 static void expect_encoding(const struct sse_event *ev, const char *expected, size_t expected_len)
 {
-	char buf[4096];
-	size_t size = 0, written = 0;
+	static char buf[OUT_MAX + PAST];
+	size_t size = 0, written = 0, cap = expected_len + PAST;
 
-	memset(buf, SENTINEL, sizeof(buf));
+	ck_assert_uint_le(expected_len, OUT_MAX);
+	memset(buf, SENTINEL, cap);
 	ck_assert_int_eq(sse_encode_size(ev, 0, &size), 0);
 	ck_assert_uint_eq(size, expected_len);
-	ck_assert_int_eq(sse_encode(ev, 0, buf, sizeof(buf), &written), 0);
+	ck_assert_int_eq(sse_encode(ev, 0, buf, cap, &written), 0);
 	ck_assert_uint_eq(written, expected_len);
 	ck_assert_mem_eq(buf, expected, expected_len);
-	for (size_t i = expected_len; i < sizeof(buf); i++)
-		ck_assert_int_eq((unsigned char)buf[i], SENTINEL);
+	expect_untouched(buf, expected_len, cap);
+	memset(buf, SENTINEL, cap);
+	ck_assert_int_eq(sse__encode_unchecked(ev, buf, size), 0);
+	ck_assert_mem_eq(buf, expected, expected_len);
+	expect_untouched(buf, expected_len, cap);
 }
 
 #define EXPECT(ev, lit) expect_encoding((ev), (lit), sizeof(lit) - 1)
@@ -392,16 +458,21 @@ END_TEST
 
 static void expect_comment(const char *text, size_t len, const char *want, size_t want_len)
 {
-	char buf[256];
-	size_t size = 0, written = 0;
+	static char buf[OUT_MAX + PAST];
+	size_t size = 0, written = 0, cap = want_len + PAST;
 
-	memset(buf, SENTINEL, sizeof(buf));
+	ck_assert_uint_le(want_len, OUT_MAX);
+	memset(buf, SENTINEL, cap);
 	ck_assert_int_eq(sse_comment_size(text, len, 0, &size), 0);
 	ck_assert_uint_eq(size, want_len);
-	ck_assert_int_eq(sse_encode_comment(text, len, 0, buf, sizeof(buf), &written), 0);
+	ck_assert_int_eq(sse_encode_comment(text, len, 0, buf, cap, &written), 0);
 	ck_assert_uint_eq(written, want_len);
 	ck_assert_mem_eq(buf, want, want_len);
-	ck_assert_int_eq((unsigned char)buf[want_len], SENTINEL);
+	expect_untouched(buf, want_len, cap);
+	memset(buf, SENTINEL, cap);
+	ck_assert_int_eq(sse__encode_comment_unchecked(text, len, buf, size), 0);
+	ck_assert_mem_eq(buf, want, want_len);
+	expect_untouched(buf, want_len, cap);
 }
 
 #define EXPECT_COMMENT(text, lit) expect_comment((text), sizeof(text) - 1, (lit), sizeof(lit) - 1)
@@ -440,6 +511,294 @@ START_TEST(test_encode_comment_errors)
 }
 END_TEST
 
+/*
+ * The standard's reading, written out plainly for text of any length: the
+ * text splits at CRLF, CR or LF; each piece becomes "name:", a space and
+ * the piece unless it is empty, and LF. Independent of the encoder's block
+ * loops, so lengths around 64 bytes can be checked by the thousand.
+ */
+static size_t model_lines(const char *name, const char *text, size_t len, char *out)
+{
+	size_t n = 0, start = 0, name_len = strlen(name);
+
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && text[i] != '\n' && text[i] != '\r')
+			continue;
+		memcpy(out + n, name, name_len);
+		n += name_len;
+		if (i > start) {
+			out[n++] = ' ';
+			memcpy(out + n, text + start, i - start);
+			n += i - start;
+		}
+		out[n++] = '\n';
+		if (i + 1 < len && text[i] == '\r' && text[i + 1] == '\n')
+			i++;
+		start = i + 1;
+	}
+	return n;
+}
+
+/* Data and the same text as a comment, each checked against the model
+ * through sizing, sse_encode and the unchecked writers. The text is read
+ * from a block of exactly its length, so ASan and valgrind see any load
+ * past its end (the vector loops load whole blocks). */
+static void expect_model(const char *text, size_t len)
+{
+	static char want[OUT_MAX];
+	char *exact = malloc(len ? len : 1);
+	struct sse_event ev;
+	size_t n;
+
+	ck_assert_ptr_nonnull(exact);
+	memcpy(exact, text, len);
+	ev = data_event(exact, len);
+	n = model_lines("data:", exact, len, want);
+	want[n++] = '\n';
+	expect_encoding(&ev, want, n);
+	n = model_lines(":", exact, len, want);
+	expect_comment(exact, len, want, n);
+	free(exact);
+}
+
+/* A break of every kind at every offset of texts around one and two
+ * 64-byte blocks: the sizing loop counts from block masks, whose carries
+ * (a CRLF cut by a block's end, an empty line after a block's last byte)
+ * and partial last blocks these place at every bit. */
+START_TEST(test_encode_breaks_at_every_offset)
+{
+	static const char *const kinds[] = {"\n", "\r", "\r\n", "\n\n", "\r\r\n", "\n\r"};
+	static const size_t lens[] = {1, 2, 15, 16, 17, 31, 32, 33, 62, 63, 64, 65, 66,
+				      100, 127, 128, 129, 130, 191, 192, 193};
+	static char text[256];
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		size_t klen = strlen(kinds[k]);
+
+		for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+			for (size_t at = 0; at + klen <= lens[l]; at++) {
+				memset(text, 'x', lens[l]);
+				memcpy(text + at, kinds[k], klen);
+				expect_model(text, lens[l]);
+			}
+		}
+	}
+}
+END_TEST
+
+/* Dense and sparse breaks of fixed pseudo-random texts up to 3000 bytes. */
+START_TEST(test_encode_mixed_breaks_match_model)
+{
+	static char text[3000];
+	uint64_t x = 0x9e3779b97f4a7c15u;
+
+	for (int round = 0; round < 600; round++) {
+		size_t len = (size_t)(x >> 40) % (round < 500 ? 300 : sizeof(text));
+		unsigned sparse = round % 3 == 0 ? 40 : 4;
+
+		for (size_t i = 0; i < len; i++) {
+			unsigned r;
+
+			x = x * 6364136223846793005u + 1442695040888963407u;
+			r = (unsigned)(x >> 33) % sparse;
+			text[i] = r == 0 ? '\n' : r == 1 ? '\r' : (char)('a' + r);
+		}
+		x = x * 6364136223846793005u + 1442695040888963407u;
+		expect_model(text, len);
+	}
+}
+END_TEST
+
+/* The unchecked writer runs no check: an event no check would pass, given
+ * the size its bytes take, is written as it is. (So the check a caller made
+ * first is the only one.) */
+START_TEST(test_encode_unchecked_writes_unchecked_event)
+{
+	static const char want[] = "id: a\nb\nevent: t\rx\nretry: 2147483648\n"
+				   "data: \xff\xfe\xc0\xaf\n\n";
+	struct sse_event ev = {.id = "a\nb", .id_len = 3, .type = "t\rx", .type_len = 3,
+			       .data = "\xff\xfe\xc0\xaf", .data_len = 4,
+			       .retry = SSE_RETRY_MAX + 1L};
+	char buf[128];
+	size_t n = sizeof(want) - 1;
+
+	memset(buf, SENTINEL, sizeof(buf));
+	ck_assert_int_eq(sse_encode(&ev, SSE_ENCODE_STRICT_UTF8, buf, sizeof(buf), &n),
+			 SSE_ERR_ID_LINEBREAK);
+	ck_assert_int_eq(sse__encode_unchecked(&ev, buf, sizeof(want) - 1), 0);
+	ck_assert_mem_eq(buf, want, sizeof(want) - 1);
+	expect_untouched(buf, sizeof(want) - 1, sizeof(buf));
+	memset(buf, SENTINEL, sizeof(buf));
+	ck_assert_int_eq(sse__encode_comment_unchecked("\xc0\xaf", 2, buf, 5), 0);
+	ck_assert_mem_eq(buf, ": \xc0\xaf\n", 5);
+	expect_untouched(buf, 5, sizeof(buf));
+}
+END_TEST
+
+/* A size that is not the event's is a caller's bug: reported, and no byte
+ * written outside the size given. */
+START_TEST(test_encode_unchecked_wrong_size)
+{
+	struct sse_event ev = {.id = "7", .id_len = 1, .data = "a\nb\r\nc", .data_len = 6,
+			       .retry = 10};
+	static const char want[] = "id: 7\nretry: 10\ndata: a\ndata: b\ndata: c\n\n";
+	char buf[128];
+
+	for (size_t size = 0; size < sizeof(want) + 8; size++) {
+		if (size == sizeof(want) - 1)
+			continue;
+		memset(buf, SENTINEL, sizeof(buf));
+		ck_assert_int_eq(sse__encode_unchecked(&ev, size ? buf : NULL, size),
+				 SSE_ERR_BUFFER);
+		expect_untouched(buf, size, sizeof(buf));
+		memset(buf, SENTINEL, sizeof(buf));
+		ck_assert_int_eq(sse__encode_comment_unchecked("a\nb", 3, size ? buf : NULL, size),
+				 size == 8 ? 0 : SSE_ERR_BUFFER);
+		expect_untouched(buf, size, sizeof(buf));
+	}
+	ck_assert_int_eq(sse__encode_unchecked(&ev, buf, sizeof(want) - 1), 0);
+	ck_assert_mem_eq(buf, want, sizeof(want) - 1);
+}
+END_TEST
+
+/* Too little room, by a little or by a lot: the size needed comes back,
+ * and nothing past the room is written. */
+START_TEST(test_encode_short_room_untouched_past_cap)
+{
+	static char data[300], buf[1024];
+	struct sse_event ev = {.type = "t", .type_len = 1, .retry = SSE_RETRY_NONE};
+	size_t size, csize, written;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = i % 7 == 3 ? '\n' : i % 11 == 5 ? '\r' : 'd';
+	ev.data = data;
+	ev.data_len = sizeof(data);
+	ck_assert_int_eq(sse_encode_size(&ev, 0, &size), 0);
+	ck_assert_int_eq(sse_comment_size(data, sizeof(data), 0, &csize), 0);
+	ck_assert_uint_lt(size, sizeof(buf));
+	for (size_t cap = 0; cap < size; cap++) {
+		memset(buf, SENTINEL, sizeof(buf));
+		written = 0;
+		ck_assert_int_eq(sse_encode(&ev, 0, buf, cap, &written), SSE_ERR_BUFFER);
+		ck_assert_uint_eq(written, size);
+		expect_untouched(buf, cap, sizeof(buf));
+		if (cap >= csize)
+			continue;
+		memset(buf, SENTINEL, sizeof(buf));
+		ck_assert_int_eq(sse_encode_comment(data, sizeof(data), 0, buf, cap, &written),
+				 SSE_ERR_BUFFER);
+		ck_assert_uint_eq(written, csize);
+		expect_untouched(buf, cap, sizeof(buf));
+	}
+}
+END_TEST
+
+/* Every field starts with a byte above ASCII, so each check of a field
+ * hands all its bytes to the validator (a leading run of ASCII is skipped
+ * before it). */
+static char big_utf8[3 * 40000];
+
+static struct sse_event utf8_event(void)
+{
+	for (size_t i = 0; i < sizeof(big_utf8); i += 3)
+		memcpy(big_utf8 + i, i % 300 == 3 ? "\n\xc3\xa9" : "\xe2\x82\xac", 3);
+	return (struct sse_event){.id = "\xc3\xa9", .id_len = 2, .type = "\xc3\xbc", .type_len = 2,
+				  .data = big_utf8, .data_len = sizeof(big_utf8),
+				  .retry = SSE_RETRY_NONE};
+}
+
+static void counters_reset(void)
+{
+	utf8_calls = 0;
+	utf8_bytes = 0;
+}
+
+/* Sizing then the unchecked writer, as the replay ring publishes: one
+ * strict check, each field's bytes validated once. */
+START_TEST(test_encode_strict_validated_once_size_then_write)
+{
+	struct sse_event ev = utf8_event();
+	static char out[2 * sizeof(big_utf8)], ref[2 * sizeof(big_utf8)];
+	size_t size, n;
+
+	counters_reset();
+	ck_assert_int_eq(counted_encode_size(&ev, SSE_ENCODE_STRICT_UTF8, &size), 0);
+	ck_assert_int_eq(utf8_calls, 3);
+	ck_assert_uint_eq(utf8_bytes, 2 + 2 + sizeof(big_utf8));
+	ck_assert_int_eq(counted_encode_unchecked(&ev, out, size), 0);
+	ck_assert_int_eq(utf8_calls, 3);
+	ck_assert_uint_eq(utf8_bytes, 2 + 2 + sizeof(big_utf8));
+	/* The counted copy writes what the library writes. */
+	ck_assert_int_eq(sse_encode(&ev, SSE_ENCODE_STRICT_UTF8, ref, sizeof(ref), &n), 0);
+	ck_assert_uint_eq(n, size);
+	ck_assert_mem_eq(out, ref, size);
+}
+END_TEST
+
+/* sse_encode checks once, also when the room is short and the caller
+ * grows its buffer and writes with the size it was told, as a stream's
+ * queue does. */
+START_TEST(test_encode_strict_validated_once_encode_then_grow)
+{
+	struct sse_event ev = utf8_event();
+	static char out[2 * sizeof(big_utf8)];
+	size_t n = 0;
+
+	counters_reset();
+	ck_assert_int_eq(counted_encode(&ev, SSE_ENCODE_STRICT_UTF8, out, sizeof(out), &n), 0);
+	ck_assert_int_eq(utf8_calls, 3);
+	counters_reset();
+	ck_assert_int_eq(counted_encode(&ev, SSE_ENCODE_STRICT_UTF8, out, 100, &n), SSE_ERR_BUFFER);
+	ck_assert_int_eq(counted_encode_unchecked(&ev, out, n), 0);
+	ck_assert_int_eq(utf8_calls, 3);
+	ck_assert_uint_eq(utf8_bytes, 2 + 2 + sizeof(big_utf8));
+}
+END_TEST
+
+START_TEST(test_encode_strict_comment_validated_once)
+{
+	struct sse_event ev = utf8_event();
+	static char out[2 * sizeof(big_utf8)];
+	size_t size, n = 0;
+
+	counters_reset();
+	ck_assert_int_eq(counted_comment_size(ev.data, ev.data_len, SSE_ENCODE_STRICT_UTF8, &size),
+			 0);
+	ck_assert_int_eq(counted_encode_comment_unchecked(ev.data, ev.data_len, out, size), 0);
+	ck_assert_int_eq(utf8_calls, 1);
+	counters_reset();
+	ck_assert_int_eq(counted_encode_comment(ev.data, ev.data_len, SSE_ENCODE_STRICT_UTF8, out,
+						10, &n),
+			 SSE_ERR_BUFFER);
+	ck_assert_uint_eq(n, size);
+	ck_assert_int_eq(counted_encode_comment_unchecked(ev.data, ev.data_len, out, n), 0);
+	ck_assert_int_eq(utf8_calls, 1);
+	ck_assert_uint_eq(utf8_bytes, sizeof(big_utf8));
+}
+END_TEST
+
+/* Strict mode still refuses what it refused, with text found past long
+ * runs of ASCII (the part the vector skip passes over). */
+START_TEST(test_encode_strict_utf8_after_ascii)
+{
+	static char text[300];
+	struct sse_event ev;
+	size_t n;
+
+	for (size_t at = 0; at < 200; at++) {
+		memset(text, 'a', sizeof(text));
+		text[at] = (char)0xc3; /* a lead byte without its continuation */
+		ev = data_event(text, sizeof(text));
+		ck_assert_int_eq(sse_encode_size(&ev, SSE_ENCODE_STRICT_UTF8, &n), SSE_ERR_UTF8);
+		ck_assert_int_eq(sse_comment_size(text, sizeof(text), SSE_ENCODE_STRICT_UTF8, &n),
+				 SSE_ERR_UTF8);
+		text[at + 1] = (char)0xa9; /* now complete: U+00E9 */
+		ck_assert_int_eq(sse_encode_size(&ev, SSE_ENCODE_STRICT_UTF8, &n), 0);
+		ck_assert_uint_eq(n, 6 + sizeof(text) + 1 + 1);
+	}
+}
+END_TEST
+
 static Suite *encode_suite(void)
 {
 	Suite *s = suite_create("encode");
@@ -448,6 +807,9 @@ static Suite *encode_suite(void)
 	TCase *refuse = tcase_create("refuse");
 	TCase *buffer = tcase_create("buffer");
 	TCase *comment = tcase_create("comment");
+	TCase *model = tcase_create("model");
+	TCase *unchecked = tcase_create("unchecked");
+	TCase *once = tcase_create("once");
 
 	tcase_add_test(data, test_encode_single_line);
 	tcase_add_test(data, test_encode_splits_lf);
@@ -482,11 +844,24 @@ static Suite *encode_suite(void)
 	tcase_add_test(comment, test_encode_comment);
 	tcase_add_test(comment, test_encode_comment_breaks_start_comment_lines);
 	tcase_add_test(comment, test_encode_comment_errors);
+	tcase_add_test(model, test_encode_breaks_at_every_offset);
+	tcase_add_test(model, test_encode_mixed_breaks_match_model);
+	tcase_add_test(buffer, test_encode_short_room_untouched_past_cap);
+	tcase_add_test(unchecked, test_encode_unchecked_writes_unchecked_event);
+	tcase_add_test(unchecked, test_encode_unchecked_wrong_size);
+	tcase_add_test(once, test_encode_strict_validated_once_size_then_write);
+	tcase_add_test(once, test_encode_strict_validated_once_encode_then_grow);
+	tcase_add_test(once, test_encode_strict_comment_validated_once);
+	tcase_add_test(refuse, test_encode_strict_utf8_after_ascii);
+	tcase_set_timeout(model, 60);
 	suite_add_tcase(s, data);
 	suite_add_tcase(s, fields);
 	suite_add_tcase(s, refuse);
 	suite_add_tcase(s, buffer);
 	suite_add_tcase(s, comment);
+	suite_add_tcase(s, model);
+	suite_add_tcase(s, unchecked);
+	suite_add_tcase(s, once);
 	return s;
 }
 

@@ -191,7 +191,7 @@ static void serve_publish(struct conn *c, const struct sse_http_request *req,
 		conn_reply_status(c, 501, NULL);
 		return;
 	}
-	switch (http_content_length(req, RELAY_BODY_MAX, &len)) {
+	switch (http_content_length(req, SERVER_BODY_MAX, &len)) {
 	case HTTP_LENGTH_NONE:
 		conn_reply_status(c, 411, NULL);
 		return;

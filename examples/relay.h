@@ -1,7 +1,8 @@
 /*
  * sse-relay: what its files share. sse-relay.c has the overview.
  *
- *   sse-relay.c     options, the listening socket, signals, the event loop
+ *   sse-relay.c     signals, the event loop (options and the listening socket:
+ *                   server.c, shared with the other example servers)
  *   relay-conn.c    one connection's state machine and its I/O
  *   relay-routes.c  what each endpoint does: the page, /events, /publish
  *   relay-http.c    the bits of HTTP that libsse leaves to the application
@@ -18,13 +19,11 @@
 
 #include <sse.h>
 
+#include "server.h"
+
 /* Every buffer a client can make us fill has a bound. */
 #define RELAY_HEAD_MAX ((size_t)8 * 1024)      /* request head; past it: 431 */
 #define RELAY_HEAD_FIELDS 64                   /* its header fields; past them: 431 */
-#define RELAY_BODY_MAX ((size_t)1 << 20)       /* a published event's data; past it: 413 */
-/* The default ring holds the frame of the largest body even when every
- * byte of it is a line break (six bytes of "data:\n" each). */
-#define RELAY_REPLAY_BYTES ((size_t)8 << 20)
 #define RELAY_DISCARD_MAX ((size_t)2 << 20)    /* unwanted input read before giving up */
 #define RELAY_MAX_CONNS 65536u                 /* connections open at once */
 
@@ -33,17 +32,6 @@
 #define RELAY_LINGER_MS 1000u           /* for a client to read our answer and close */
 #define RELAY_GRACE_MS 1000u            /* for subscribers to drain at shutdown */
 
-struct relay_options {
-	const char *bind;      /* address to listen on */
-	unsigned port;         /* 0: an ephemeral port */
-	const char *token;     /* NULL: anyone may publish */
-	size_t replay_events;  /* ring bounds */
-	size_t replay_bytes;
-	uint64_t heartbeat_ms; /* 0: no heartbeats */
-	long retry_ms;         /* SSE_RETRY_NONE: do not tell clients */
-	uint64_t stall_ms;     /* a subscriber's socket may take nothing this long */
-	bool plain_ids;        /* ids without the run's epoch */
-};
 
 /*
  * A connection's life (relay-conn.c drives it, relay-routes.c decides):
@@ -108,7 +96,7 @@ struct conn_list {
 };
 
 struct relay {
-	struct relay_options opt;
+	struct server_options opt;
 	int epoll_fd;
 	int listen_fd;  /* -1 once we stop accepting */
 	int signal_fd;

@@ -156,7 +156,7 @@ _relay_launch() {
 	"${RELAY_WRAPPER[@]}" "$RELAY" --port "$want" "$@" >"$out" 2>"$RELAY_ERR" &
 	RELAY_PID=$!
 	for ((i = 0; i < LISTEN_WAIT_S * 20; i++)); do
-		line=$(grep -a -m1 '^sse-relay: listening on ' "$out")
+		line=$(grep -a -m1 -E '^[a-z0-9-]+: listening on ' "$out")
 		[ -n "$line" ] && break
 		if ! kill -0 "$RELAY_PID" 2>/dev/null; then
 			wait "$RELAY_PID"
@@ -168,10 +168,10 @@ _relay_launch() {
 		sleep 0.05
 	done
 	if [ -z "$line" ]; then
-		echo "FAIL: sse-relay --port $want $* printed no 'sse-relay: listening on http://ADDR:PORT/' line within $LISTEN_WAIT_S s" >&2
+		echo "FAIL: sse-relay --port $want $* printed no 'NAME: listening on http://ADDR:PORT/' line within $LISTEN_WAIT_S s" >&2
 		return 1
 	fi
-	if [[ $line =~ ^sse-relay:\ listening\ on\ http://127\.0\.0\.1:([0-9]+)/$ ]]; then
+	if [[ $line =~ ^[a-z0-9-]+:\ listening\ on\ http://127\.0\.0\.1:([0-9]+)/$ ]]; then
 		PORT=${BASH_REMATCH[1]}
 	else
 		echo "FAIL: unexpected listening line: '$line'" >&2

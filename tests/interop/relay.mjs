@@ -219,7 +219,7 @@ async function launchRelay(bin, args, want) {
 			`sse-relay exited with ${exited.sig ? 'signal ' + exited.sig : 'status ' + exited.code} after SIGTERM (want status 0)`);
 	};
 	atExit(stop);
-	const m = /^sse-relay: listening on http:\/\/127\.0\.0\.1:(\d+)\/\n/.exec(out);
+	const m = /^[a-z0-9-]+: listening on http:\/\/127\.0\.0\.1:(\d+)\/\n/.exec(out);
 	if (!m) fail(`unexpected first line of stdout: ${JSON.stringify(out)}`);
 	const port = Number(m[1]);
 	if (!(port > 0)) fail(`bad port in ${JSON.stringify(out)}`);

@@ -8,7 +8,8 @@
  * caught up after their last write, [ready, count) wait on their
  * transport (writable again, or a read for pull streams). A publish makes
  * every ready subscriber owe something and no waiting one more able to
- * take it, so a flush visits the ready ones only, and none at all when
+ * take it, so a flush writes to the ready ones only, checks the waiting
+ * ones for missed events without writing, and does nothing at all when
  * nothing was published since the last pass. The hub is the streams'
  * owner: they tell it through the owner hook when a read caught them up,
  * when their deadline moved, and when they are freed.
@@ -277,6 +278,20 @@ int sse_hub_flush(struct sse_hub *h)
 	for (size_t i = h->ready; i-- > 0;) {
 		if (i < h->ready)
 			deliver(h, h->subs[i]);
+	}
+	/* Those waiting on their transport are not written to, but the
+	 * publishes may have made them miss events (or, with an
+	 * asynchronous transport, dropped frames it still holds, which
+	 * would block the ring): they are dropped now, not at a writable
+	 * that a peer that stopped reading never brings. */
+	for (size_t i = h->count; i-- > h->ready;) {
+		int rc;
+
+		if (i >= h->count || i < h->ready)
+			continue;
+		rc = sse__stream_check(h->subs[i]);
+		if (rc != 0)
+			drop(h, h->subs[i], rc);
 	}
 	return 0;
 }

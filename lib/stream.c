@@ -399,6 +399,11 @@ static int stream_check(const struct sse_stream *s)
 	return s->error;
 }
 
+int sse__stream_check(struct sse_stream *s)
+{
+	return s->error != 0 ? s->error : check_source(s);
+}
+
 int sse__stream_idle(const struct sse_stream *s)
 {
 	return s->busy ? SSE_ERR_INVALID : 0;

@@ -105,6 +105,9 @@ struct sse__source {
 struct sse__source *sse__stream_source(struct sse_stream *s);
 const struct sse__source *sse__stream_source_c(const struct sse_stream *s);
 
+/* Fail a follower that missed events, writing nothing: 0, or its error. */
+int sse__stream_check(struct sse_stream *s);
+
 /* Refuse calls from inside a callback: 0, or SSE_ERR_INVALID. */
 int sse__stream_idle(const struct sse_stream *s);
 

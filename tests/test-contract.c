@@ -74,6 +74,11 @@ static unsigned long fingerprint(const char *data, size_t len)
 
 static int drops, last_drop_err;
 static struct sse_stream *last_dropped;
+/* An asynchronous transport whose held writes a drop cancels (as closing
+ * a libuv handle does); NULL: none. */
+struct async_io;
+static struct async_io *cancel_on_drop;
+static void async_complete(struct async_io *io);
 
 static void on_drop(struct sse_stream *s, int err, void *user)
 {
@@ -81,6 +86,8 @@ static void on_drop(struct sse_stream *s, int err, void *user)
 	drops++;
 	last_drop_err = err;
 	last_dropped = s;
+	if (cancel_on_drop != NULL)
+		async_complete(cancel_on_drop);
 }
 
 static struct sse_hub *new_hub(size_t events, size_t bytes, const char *epoch, uint64_t stall_ms)
@@ -818,6 +825,47 @@ START_TEST(test_contract_async_pinner_is_a_slow_consumer)
 }
 END_TEST
 
+START_TEST(test_contract_async_waiting_holder_is_dropped_by_flush)
+{
+	/* A peer that stopped reading: its transport holds frames and then
+	 * refuses more, so the stream waits and is never written to again.
+	 * The flush after the publish that drops its held frame from the
+	 * ring drops it, so publishing never fails on its pin. */
+	struct sse_hub_config cfg = {.size = sizeof(cfg),
+				     .ring = {.size = sizeof(cfg.ring), .max_events = 64,
+					      .max_bytes = 2048, .epoch = ""},
+				     .no_heartbeat = 1};
+	struct sse_hub *h;
+	struct async_io *io = malloc(sizeof(*io));
+	char data[200];
+
+	ck_assert_ptr_nonnull(io);
+	drops = 0;
+	ck_assert_int_eq(sse_hub_new(&h, &cfg, on_drop, NULL, NULL), 0);
+	new_async_stream(io);
+	cancel_on_drop = io;
+	ck_assert_int_eq(sse_hub_subscribe(h, io->s, NULL, 0, NULL), 0);
+	for (int k = 1; k <= 100; k++) {
+		event_data(k, data);
+		ck_assert_int_eq(sse_hub_publish(h, &(struct sse_event){.data = data,
+									.data_len = 200,
+									.retry = SSE_RETRY_NONE},
+						 0, NULL),
+				 0);
+		ck_assert_int_eq(sse_hub_flush(h), 0);
+		io->refuse = k >= 1; /* took frame 1, then nothing more */
+	}
+	cancel_on_drop = NULL;
+	ck_assert_int_eq(drops, 1);
+	ck_assert_int_eq(last_drop_err, SSE_ERR_GAP);
+	ck_assert_uint_eq(sse_stream_inflight(io->s), 0); /* cancelled at the drop */
+	sse_stream_free(io->s);
+	sse_hub_free(h);
+	free(io->out);
+	free(io);
+}
+END_TEST
+
 START_TEST(test_contract_async_queue_bytes_do_not_move)
 {
 	/* Direct sends on an async stream: the queue must grow while the
@@ -980,6 +1028,7 @@ Suite *contract_suite(void)
 	tcase_add_test(tc, test_contract_config_size_is_checked);
 	tcase_add_test(tc, test_contract_async_frames_stay_valid_until_done);
 	tcase_add_test(tc, test_contract_async_pinner_is_a_slow_consumer);
+	tcase_add_test(tc, test_contract_async_waiting_holder_is_dropped_by_flush);
 	tcase_add_test(tc, test_contract_async_queue_bytes_do_not_move);
 	tcase_add_test(tc, test_contract_async_holder_that_never_completes_is_dropped);
 	tcase_add_test(tc, test_contract_unsubscribed_holder_owes_nothing_more);

@@ -24,8 +24,10 @@ extern "C" {
  * that iteration: every subscriber that is not waiting for its transport
  * gets all of them in one transport call (push), or is woken (pull).
  * A flush with nothing new published costs O(1), whatever the number of
- * subscribers; a subscriber whose transport would block is not visited
- * again until sse_hub_writable() (push) or until a read drains it (pull).
+ * subscribers; a subscriber whose transport would block is not written to
+ * again until sse_hub_writable() (push) or until a read drains it (pull),
+ * but each flush after a publish checks it, without writing, for missed
+ * events.
  *
  * A subscriber is dropped when it has missed events (the ring dropped the
  * frame at its cursor, or it lags more than max_lag), when its transport
@@ -98,8 +100,11 @@ SSE_API int sse_hub_publish(struct sse_hub *h, const struct sse_event *ev, uint6
 
 /**
  * @brief The fan-out pass over the subscribers owed something: push
- * subscribers write, pull subscribers are woken. Those that fail are
- * dropped (on_drop). O(1) when nothing was published since the last pass.
+ * subscribers that were caught up write, pull ones are woken, those
+ * waiting on their transport are checked for missed events (SSE_ERR_GAP,
+ * which also catches an asynchronous transport holding frames the ring
+ * dropped). Those that fail are dropped (on_drop). O(1) when nothing was
+ * published since the last pass.
  */
 SSE_API int sse_hub_flush(struct sse_hub *h);
 

@@ -3,7 +3,7 @@
 // it still owes) or when its socket took no byte for the stall time
 // (--stall MS) while it owed bytes; one that reads slowly but steadily is
 // never dropped for how much it owes. Drops are logged on stderr as
-// "sse-relay: dropped a slow subscriber: <reason>". Ids are the default
+// "NAME: dropped a slow subscriber: <reason>" (NAME: the server's). Ids are the default
 // "<epoch>-<n>"; each part learns its relay's epoch from /publish.
 //
 // A. Past the ring: one subscriber reads nothing (its socket is paused, so
@@ -54,7 +54,7 @@ function show(ev) {
 
 /** The drop lines the relay logged so far. */
 function drops(relay) {
-	return relay.stderr().split('\n').filter((l) => l.startsWith('sse-relay: dropped a slow subscriber: '));
+	return relay.stderr().split('\n').filter((l) => /^[a-z0-9-]+: dropped a slow subscriber: /.test(l));
 }
 
 /**

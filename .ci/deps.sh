@@ -3,7 +3,8 @@
 #
 #   bash .ci/deps.sh build    compile libsse, its examples and unit tests
 #   bash .ci/deps.sh test     all of tests/run-all.sh (adds clang, valgrind, g++,
-#                             and curl, Node.js, Chromium for tests/interop)
+#                             curl, Node.js, Chromium for tests/interop, and the
+#                             event loops of the example servers)
 #
 # Fast when everything is present: it asks dpkg and runs apt-get (update
 # once, then install) only for what is missing. As non-root, or off Debian,
@@ -17,6 +18,9 @@ build=(meson ninja-build pkg-config gcc libc6-dev check binutils)
 # required, not best effort: the test skips without it, and a skip would
 # hide a missing install step.
 test=("${build[@]}" g++ clang libclang-rt-dev valgrind curl chromium)
+# The example servers on other loops (each behind a meson feature that is
+# auto: built when its package is there) and their conformance tests.
+test+=(libmicrohttpd-dev libevent-dev libuv1-dev libnghttp2-dev libssl-dev nghttp2-client)
 # Node.js and npm unless present (NodeSource's nodejs ships npm; Debian's is
 # a package of its own). Debian 12's Node 18 will do: tests/interop pins
 # packages that run on it.

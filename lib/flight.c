@@ -14,22 +14,45 @@
 #define RUNS_MAX (CALLS_MAX * SSE__FLIGHT_PER_CALL)
 /* Each kept buffer holds bytes of at least one call still held. */
 #define OLD_MAX CALLS_MAX
-#define BLOCK_SIZE (RUNS_MAX * sizeof(struct sse__flight_run) + OLD_MAX * sizeof(struct sse__flight_buf))
 
-int sse__flight_reserve(const struct sse_allocator *a, struct sse__flight *f)
+struct sse__flight_run {
+	size_t len;
+	int kind; /* enum sse__piece_kind */
+};
+
+/* A queue buffer replaced while the transport held some of its bytes. */
+struct sse__flight_buf {
+	char *buf;
+	size_t cap, held;
+};
+
+struct sse__flight {
+	struct sse__flight_run runs[RUNS_MAX]; /* a circular FIFO */
+	size_t head, n;
+	size_t bytes;                          /* in flight in all */
+	struct sse__flight_buf old[OLD_MAX];   /* oldest first */
+	size_t nold;
+};
+
+int sse__flight_reserve(const struct sse_allocator *a, struct sse__flight **f)
 {
-	if (f->runs == NULL) {
-		f->runs = sse__alloc(a, BLOCK_SIZE);
-		if (f->runs == NULL)
+	if (*f == NULL) {
+		*f = sse__alloc(a, sizeof(**f));
+		if (*f == NULL)
 			return SSE_ERR_NOMEM;
-		f->old = (struct sse__flight_buf *)(void *)(f->runs + RUNS_MAX);
+		**f = (struct sse__flight){.head = 0};
 	}
-	return f->n + SSE__FLIGHT_PER_CALL <= RUNS_MAX ? 0 : SSE_ERR_WOULDBLOCK;
+	return (*f)->n + SSE__FLIGHT_PER_CALL <= RUNS_MAX ? 0 : SSE_ERR_WOULDBLOCK;
+}
+
+size_t sse__flight_bytes(const struct sse__flight *f)
+{
+	return f ? f->bytes : 0;
 }
 
 int sse__flight_keep(struct sse__flight *f, char *buf, size_t cap, size_t held)
 {
-	if (f->old == NULL || f->nold == OLD_MAX)
+	if (f == NULL || f->nold == OLD_MAX)
 		return SSE_ERR_QUEUE_FULL;
 	f->old[f->nold++] = (struct sse__flight_buf){buf, cap, held};
 	return 0;
@@ -84,8 +107,9 @@ size_t sse__flight_pop(struct sse__flight *f, size_t max, int *kind)
 
 void sse__flight_free(const struct sse_allocator *a, struct sse__flight *f)
 {
+	if (f == NULL)
+		return;
 	for (size_t i = 0; i < f->nold; i++)
 		sse__free(a, f->old[i].buf, f->old[i].cap);
-	sse__free(a, f->runs, f->runs ? BLOCK_SIZE : 0);
-	*f = (struct sse__flight){0};
+	sse__free(a, f, sizeof(*f));
 }

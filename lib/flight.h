@@ -14,29 +14,17 @@
  * whole frames. */
 #define SSE__FLIGHT_PER_CALL 3
 
-struct sse__flight_run {
-	size_t len;
-	int kind; /* enum sse__piece_kind */
-};
+/* Allocated at a stream's first asynchronous write: streams on other
+ * transports never pay for it. */
+struct sse__flight;
 
-/* A queue buffer replaced while the transport held some of its bytes. */
-struct sse__flight_buf {
-	char *buf;
-	size_t cap, held;
-};
+/* Room for one more transport call's runs, allocating *f at first use: 0,
+ * or SSE_ERR_WOULDBLOCK when the transport holds as many calls as we
+ * track (wait for completions), or SSE_ERR_NOMEM. */
+int sse__flight_reserve(const struct sse_allocator *a, struct sse__flight **f);
 
-struct sse__flight {
-	struct sse__flight_run *runs; /* a circular FIFO, allocated at first use */
-	size_t head, n;
-	size_t bytes;                 /* in flight in all */
-	struct sse__flight_buf *old;  /* oldest first, allocated with runs */
-	size_t nold;
-};
-
-/* Room for one more transport call's runs: 0, or SSE_ERR_WOULDBLOCK when
- * the transport holds as many calls as we track (wait for completions),
- * or SSE_ERR_NOMEM. */
-int sse__flight_reserve(const struct sse_allocator *a, struct sse__flight *f);
+/* Bytes held in all (0 for NULL). */
+size_t sse__flight_bytes(const struct sse__flight *f);
 
 /* Record len bytes of kind taken; after sse__flight_reserve() for the call. */
 void sse__flight_add(struct sse__flight *f, int kind, size_t len);
@@ -52,6 +40,7 @@ int sse__flight_keep(struct sse__flight *f, char *buf, size_t cap, size_t held);
  * that holds none any more. Returns how many of n were theirs. */
 size_t sse__flight_release(const struct sse_allocator *a, struct sse__flight *f, size_t n);
 
+/* Free f and the buffers it keeps; NULL does nothing. */
 void sse__flight_free(const struct sse_allocator *a, struct sse__flight *f);
 
 #endif

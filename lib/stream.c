@@ -25,8 +25,17 @@
 /* stall_from when the stream is not waiting on its transport. */
 #define NOT_STALLING UINT64_MAX
 
+/* The callbacks of struct sse_transport (its size and flags are read once). */
+struct transport {
+	sse_write_fn write;
+	sse_writev_fn writev;
+	sse_flush_fn flush;
+	sse_wake_fn wake;
+	void *ctx;
+};
+
 struct sse_stream {
-	struct sse_transport tr;
+	struct transport tr;
 	void *user;
 	struct sse_allocator alloc;
 	struct sse__queue q; /* the bytes it sends itself */
@@ -54,7 +63,7 @@ struct sse_stream {
 	struct sse__source src;  /* the ring followed, if any */
 	/* Asynchronous transports: what they hold, and the queue buffers
 	 * replaced while some of their bytes were held. */
-	struct sse__flight flight;
+	struct sse__flight *flight; /* NULL until a first asynchronous write */
 };
 
 
@@ -75,7 +84,7 @@ static int transport_valid(const struct sse_transport *t)
 
 static bool in_flight(const struct sse_stream *s)
 {
-	return s->flight.bytes > 0;
+	return sse__flight_bytes(s->flight) > 0;
 }
 
 int sse_stream_new(struct sse_stream **out, const struct sse_transport *t, void *user,
@@ -97,9 +106,8 @@ int sse_stream_new(struct sse_stream **out, const struct sse_transport *t, void 
 				 .hb_interval = SSE_HEARTBEAT_DEFAULT_MS,
 				 .rng = (uint64_t)(uintptr_t)s | 1,
 				 .stall_from = NOT_STALLING, .heap_slot = SIZE_MAX};
-	memcpy(&s->tr, t, t->size); /* fields past an older caller's size stay 0 */
-	s->tr.size = sizeof(s->tr);
-	s->src.hold = (s->tr.flags & SSE_TRANSPORT_ASYNC) != 0;
+	s->tr = (struct transport){t->write, t->writev, t->flush, t->wake, t->ctx};
+	s->src.hold = (t->flags & SSE_TRANSPORT_ASYNC) != 0;
 	s->clock = &s->own_now;
 	*out = s;
 	return 0;
@@ -119,9 +127,9 @@ void sse_stream_free(struct sse_stream *s)
 		s->owner_ops->release(s->owner, s);
 	if (s->src.ops != NULL)
 		s->src.ops->release(&s->src);
-	s->flight.bytes = 0; /* freeing: nothing is held any more */
+	sse__flight_free(&s->alloc, s->flight); /* freeing: nothing is held any more */
+	s->flight = NULL;
 	queue_drop(s);
-	sse__flight_free(&s->alloc, &s->flight);
 	sse__free(&s->alloc, s, sizeof(*s));
 }
 
@@ -243,7 +251,7 @@ static void consume(struct sse_stream *s, const struct sse__gather *g, size_t ta
 		else
 			s->src.ops->consume(&s->src, n, g->iov[i].len, g->frames[i]);
 		if (s->src.hold)
-			sse__flight_add(&s->flight, g->from[i], n);
+			sse__flight_add(s->flight, g->from[i], n);
 		taken -= n;
 	}
 }
@@ -437,14 +445,14 @@ static int read_empty(struct sse_stream *s)
 
 int sse_stream_complete(struct sse_stream *s, size_t n)
 {
-	if (s == NULL || s->busy || n > s->flight.bytes)
+	if (s == NULL || s->busy || n > sse__flight_bytes(s->flight))
 		return SSE_ERR_INVALID;
 	while (n > 0) {
 		int kind;
-		size_t k = sse__flight_pop(&s->flight, n, &kind);
+		size_t k = sse__flight_pop(s->flight, n, &kind);
 
 		if (kind == SSE__PIECE_QUEUE)
-			sse__queue_done(&s->q, &s->alloc, &s->flight, k);
+			sse__queue_done(&s->q, &s->alloc, s->flight, k);
 		else
 			s->src.ops->complete(&s->src, k);
 		n -= k;
@@ -456,7 +464,7 @@ int sse_stream_complete(struct sse_stream *s, size_t n)
 
 size_t sse_stream_inflight(const struct sse_stream *s)
 {
-	return s ? s->flight.bytes : 0;
+	return s ? sse__flight_bytes(s->flight) : 0;
 }
 
 int sse_stream_read(struct sse_stream *s, void *buf, size_t cap, size_t *n)
@@ -500,7 +508,7 @@ static int stream_send_frame(struct sse_stream *s, const struct sse__frame_ops *
 	int rc = stream_check(s);
 
 	if (rc == 0)
-		rc = sse__queue_frame(&s->q, &s->alloc, &s->flight, ops, src, s->flags);
+		rc = sse__queue_frame(&s->q, &s->alloc, s->flight, ops, src, s->flags);
 	if (rc == 0) {
 		s->last_activity = *s->clock;
 		rc = drain(s);

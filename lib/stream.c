@@ -770,7 +770,13 @@ void sse__stream_use_clock(struct sse_stream *s, const uint64_t *clock)
 		s->clock = &s->own_now;
 		return;
 	}
+	/* Times read from the stream's own clock mean nothing on the
+	 * scheduler's: its idle and stall periods start again from now,
+	 * which can only delay a heartbeat or a stall, never invent one. */
 	s->clock = clock;
+	s->last_activity = *clock;
+	if (s->stall_from != NOT_STALLING)
+		s->stall_from = *clock;
 }
 
 struct sse__source *sse__stream_source(struct sse_stream *s)

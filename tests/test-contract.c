@@ -418,6 +418,34 @@ START_TEST(test_contract_stall_is_judged_by_offering_bytes)
 }
 END_TEST
 
+START_TEST(test_contract_stall_clock_starts_on_the_hubs_clock)
+{
+	/* The response head was refused before the stream joined the hub,
+	 * whose clock is far ahead of the stream's own: the stall period
+	 * starts when it joins, not at the stream's time 0. */
+	struct sse_hub *h = new_hub(16, 4096, "", 30000);
+	struct test_writer w;
+	struct sse_stream *s;
+
+	test_writer_init(&w);
+	s = test_stream_new(&w, false, NULL);
+	w.wouldblock_left = 1 << 30;
+	ck_assert_int_eq(sse_stream_send_raw(s, "HTTP/1.1 200 OK\r\n\r\n", 19), 0);
+	ck_assert_int_eq(sse_hub_tick(h, 1000000, NULL), 0);
+	ck_assert_int_eq(sse_hub_subscribe(h, s, NULL, 0, NULL), 0);
+	ck_assert_int_eq(sse_hub_tick(h, 1000001, NULL), 0);
+	ck_assert_int_eq(drops, 0);
+	ck_assert_int_eq(sse_hub_tick(h, 1000000 + 29999, NULL), 0);
+	ck_assert_int_eq(drops, 0);
+	ck_assert_int_eq(sse_hub_tick(h, 1000000 + 30000, NULL), 0);
+	ck_assert_int_eq(drops, 1);
+	ck_assert_int_eq(last_drop_err, SSE_ERR_STALLED);
+	sse_stream_free(s);
+	sse_hub_free(h);
+	test_writer_fini(&w);
+}
+END_TEST
+
 /* ---- pending after eviction */
 
 START_TEST(test_contract_pending_of_an_evicted_follower_is_zero)
@@ -1020,6 +1048,7 @@ Suite *contract_suite(void)
 	tcase_add_test(tc, test_contract_pull_subscriber_of_a_hub);
 	tcase_add_test(tc, test_contract_buffered_transport_keeps_healthy_subscribers);
 	tcase_add_test(tc, test_contract_stall_is_judged_by_offering_bytes);
+	tcase_add_test(tc, test_contract_stall_clock_starts_on_the_hubs_clock);
 	tcase_add_test(tc, test_contract_pending_of_an_evicted_follower_is_zero);
 	tcase_add_test(tc, test_contract_id_of_an_earlier_instance_gets_the_reset);
 	tcase_add_test(tc, test_contract_flush_skips_subscribers_owed_nothing);

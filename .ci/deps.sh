@@ -20,7 +20,7 @@ build=(meson ninja-build pkg-config gcc libc6-dev check binutils)
 test=("${build[@]}" g++ clang libclang-rt-dev valgrind curl chromium)
 # The example servers on other loops (each behind a meson feature that is
 # auto: built when its package is there) and their conformance tests.
-test+=(libmicrohttpd-dev libevent-dev libuv1-dev libnghttp2-dev libssl-dev nghttp2-client)
+test+=(libmicrohttpd-dev libevent-dev libuv1-dev libnghttp2-dev libssl-dev nghttp2-client openssl)
 # Node.js and npm unless present (NodeSource's nodejs ships npm; Debian's is
 # a package of its own). Debian 12's Node 18 will do: tests/interop pins
 # packages that run on it.

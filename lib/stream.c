@@ -770,12 +770,13 @@ void sse__stream_use_clock(struct sse_stream *s, const uint64_t *clock)
 		s->clock = &s->own_now;
 		return;
 	}
-	/* Times read from the stream's own clock mean nothing on the
-	 * scheduler's: its idle and stall periods start again from now,
-	 * which can only delay a heartbeat or a stall, never invent one. */
+	/* The stream's own clock may lag the scheduler's (it only moves when
+	 * told, and starts at 0): a stall that began before the scheduler's
+	 * now is counted from now, so a stream refused before it was
+	 * attached is not taken for stalled at its first visit. (An idle
+	 * period is kept: a heartbeat may come early, never late.) */
 	s->clock = clock;
-	s->last_activity = *clock;
-	if (s->stall_from != NOT_STALLING)
+	if (s->stall_from != NOT_STALLING && s->stall_from < *clock)
 		s->stall_from = *clock;
 }
 

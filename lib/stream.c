@@ -77,9 +77,15 @@ static int transport_valid(const struct sse_transport *t)
 		return 0;
 	/* A pull stream that cannot say it owes bytes would never be read,
 	 * and reads copy, so it has nothing to hold. */
-	if (t->write == NULL)
+	if (t->write == NULL && t->writev == NULL)
 		return t->wake != NULL && t->flags == 0;
 	return 1;
+}
+
+/* A push stream writes through write or writev; a pull stream is read. */
+static bool pushes(const struct sse_stream *s)
+{
+	return s->tr.write != NULL || s->tr.writev != NULL;
 }
 
 static bool in_flight(const struct sse_stream *s)
@@ -256,13 +262,13 @@ static void consume(struct sse_stream *s, const struct sse__gather *g, size_t ta
 	}
 }
 
-/* Hand the pieces to the transport: writev when there are several and
- * the stream has one, else write with the first. *offered is the most
+/* Hand the pieces to the transport: writev when there are several or
+ * there is no write, else write with the first. *offered is the most
  * the call may report taken. */
 static int transport_call(struct sse_stream *s, const struct sse__gather *g, size_t *offered,
 			  size_t *taken)
 {
-	if (g->n > 1 && s->tr.writev != NULL) {
+	if (s->tr.writev != NULL && (g->n > 1 || s->tr.write == NULL)) {
 		*offered = 0;
 		for (size_t i = 0; i < g->n; i++)
 			*offered += g->iov[i].len;
@@ -391,7 +397,7 @@ static int drain(struct sse_stream *s)
 	int rc = check_source(s);
 
 	if (rc == 0)
-		rc = s->tr.write != NULL ? push(s) : pull(s);
+		rc = pushes(s) ? push(s) : pull(s);
 	if (rc == SSE_ERR_WOULDBLOCK)
 		waiting(s);
 	else if (rc == 0 && s->owner_ops != NULL && s->owner_ops->drained != NULL)
@@ -720,7 +726,7 @@ int sse__stream_visit(struct sse_stream *s)
 	 * comes back long before the loop hears it is writable (Linux says
 	 * so once a third of its buffer is free), so a slow reader is given
 	 * a write first. A pull stream's reader is asked by its own server. */
-	if (stalled(s, now) && s->tr.write != NULL)
+	if (stalled(s, now) && pushes(s))
 		(void)drain(s);
 	if (s->error == 0 && stalled(s, now))
 		return stream_fail(s, SSE_ERR_STALLED);

@@ -166,6 +166,35 @@ START_TEST(test_contract_transport_size_is_checked)
 }
 END_TEST
 
+/* A transport with writev only: every call goes through it, even for
+ * one piece. */
+static int writev_only(const struct sse_iovec *iov, size_t n, size_t *taken, void *ctx)
+{
+	struct test_writer *w = ctx;
+
+	return test_writer_writev(iov, n, taken, w);
+}
+
+START_TEST(test_contract_writev_alone_is_a_push_transport)
+{
+	struct test_writer w;
+	struct sse_transport t = {.size = sizeof(t), .writev = writev_only, .ctx = &w};
+	struct sse_stream *s;
+	struct sse_event ev = data_event("one", 3);
+
+	test_writer_init(&w);
+	ck_assert_int_eq(sse_stream_new(&s, &t, NULL, NULL), 0);
+	ck_assert_int_eq(sse_stream_send(s, &ev), 0);
+	ck_assert_int_eq(sse_stream_comment(s, "c", 1), 0);
+	ck_assert_uint_eq(w.len, strlen("data: one\n\n: c\n"));
+	ck_assert_mem_eq(w.buf, "data: one\n\n: c\n", w.len);
+	ck_assert_int_eq(w.writev_calls, 2);
+	ck_assert_uint_eq(sse_stream_pending(s), 0);
+	sse_stream_free(s);
+	test_writer_fini(&w);
+}
+END_TEST
+
 /* ---- pull transports */
 
 struct puller {
@@ -1044,6 +1073,7 @@ Suite *contract_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_contract_callbacks_get_the_transport_context);
 	tcase_add_test(tc, test_contract_transport_size_is_checked);
+	tcase_add_test(tc, test_contract_writev_alone_is_a_push_transport);
 	tcase_add_test(tc, test_contract_pull_reads_what_push_would_write);
 	tcase_add_test(tc, test_contract_pull_subscriber_of_a_hub);
 	tcase_add_test(tc, test_contract_buffered_transport_keeps_healthy_subscribers);

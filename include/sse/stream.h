@@ -23,8 +23,9 @@ extern "C" {
  * - push: the stream calls write (or writev) whenever it owes bytes;
  *   whatever the transport does not take stays owed, in order, for the
  *   next sse_stream_flush() (a socket, an evbuffer, a TLS session);
- * - pull: the transport has no write callback. The stream calls wake when
- *   it goes from owing nothing to owing something, and the application
+ * - pull: the transport has neither write nor writev. The stream calls
+ *   wake when it goes from owing nothing to owing something, and the
+ *   application
  *   copies the owed bytes out with sse_stream_read() when its server asks
  *   for body bytes (libmicrohttpd's content reader, nghttp2's data source).
  *
@@ -90,8 +91,9 @@ typedef void (*sse_wake_fn)(struct sse_stream *s, void *ctx);
  */
 struct sse_transport {
 	size_t size;          /**< sizeof(struct sse_transport) */
-	sse_write_fn write;   /**< push: required; NULL makes a pull stream */
-	sse_writev_fn writev; /**< push, optional: gathers several pieces in one call */
+	sse_write_fn write;   /**< push: write or writev is required (both NULL: pull) */
+	sse_writev_fn writev; /**< push: gathers several pieces in one call; used for
+				   every call when write is NULL */
 	sse_flush_fn flush;   /**< push, optional; NULL means nothing to flush */
 	sse_wake_fn wake;     /**< pull: required, the way the stream is resumed; push: unused */
 	void *ctx;            /**< passed to every callback above */

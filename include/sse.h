@@ -6,7 +6,8 @@
  * byte-level rules come from the WHATWG HTML standard, "Server-sent events".
  *
  * Layers, lowest first: base, encode, parse, http; stream; replay (the
- * ring, data only); following a ring (in sse/stream.h); hub; socket.
+ * ring, data only); following a ring (in sse/stream.h); hub; handoff (publishing from
+ * other threads); socket.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -20,6 +21,7 @@
 #include <sse/timers.h>
 #include <sse/replay.h>
 #include <sse/hub.h>
+#include <sse/handoff.h>
 #include <sse/http.h>
 #include <sse/socket.h>
 

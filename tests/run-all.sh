@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build and test libsse the way CI does (.ci/run calls exactly this).
 #
-#   bash tests/run-all.sh [STEP...]      STEP: gcc clang sanitize valgrind
+#   bash tests/run-all.sh [STEP...]      STEP: gcc clang sanitize valgrind tsan
 #
 #   gcc       gcc, -Dwerror=true, build-ci: meson test, every suite
 #             (benchmarks are not tests: meson test --benchmark runs them)
@@ -9,8 +9,12 @@
 #   sanitize  ASan+UBSan (clang, or gcc when clang's runtime is missing),
 #             build-ci-san-CC: unit, adapters and abi suites
 #   valgrind  build-ci under valgrind: meson test --setup valgrind --suite unit --suite adapters
+#   tsan      ThreadSanitizer (clang), build-ci-tsan: the handoff test, the
+#             one that starts threads; skipped with a message when clang
+#             cannot build and run a -fsanitize=thread program
 #
-# Build directories are build-ci, build-ci-clang and build-ci-san-CC; set
+# Build directories are build-ci, build-ci-clang, build-ci-san-CC and
+# build-ci-tsan; set
 # SSE_BUILD_PREFIX to use another prefix than build-ci.
 #
 # Every step runs even when an earlier one fails; the last line sums up and
@@ -23,7 +27,7 @@ cd "$(dirname "$0")/.."
 
 b=${SSE_BUILD_PREFIX:-build-ci}
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(gcc clang sanitize valgrind)
+[ ${#steps[@]} -gt 0 ] || steps=(gcc clang sanitize valgrind tsan)
 
 bash .ci/deps.sh test
 
@@ -65,13 +69,13 @@ step_clang() {
 		mtest -C "$b-clang" --print-errorlogs --suite unit --suite adapters --suite abi
 }
 
-# Can CC build and run a program with ASan and UBSan?
-sanitizers_work() { # CC
+# Can CC build and run a program with these sanitizers (default: ASan and UBSan)?
+sanitizers_work() { # CC [SANITIZERS]
 	local t
 	t=$(mktemp -d) &&
 		echo 'int main(void) { return 0; }' >"$t/probe.c" &&
-		"$1" -fsanitize=address,undefined "$t/probe.c" -o "$t/probe" >/dev/null 2>&1 &&
-		"$t/probe"
+		"$1" -fsanitize="${2:-address,undefined}" "$t/probe.c" -o "$t/probe" >/dev/null 2>&1 &&
+		"$t/probe" >/dev/null 2>&1
 	local rc=$?
 	rm -rf "$t"
 	return $rc
@@ -102,11 +106,24 @@ step_valgrind() {
 		mtest -C "$b" --print-errorlogs --setup valgrind --suite unit --suite adapters
 }
 
+# Only the handoff test starts threads; the rest would just run slower.
+step_tsan() {
+	if ! command -v clang >/dev/null || ! sanitizers_work clang thread; then
+		echo "tsan: skipped: clang cannot build and run a -fsanitize=thread program"
+		return 0
+	fi
+	CC=clang CXX=clang++ setup "$b-tsan" -Dtests=enabled -Dbenchmarks=false \
+		-Dexamples=false -Db_sanitize=thread -Db_lundef=false &&
+		meson compile -C "$b-tsan" &&
+		TSAN_OPTIONS=halt_on_error=1 CK_FORK=no \
+			mtest -C "$b-tsan" --print-errorlogs handoff
+}
+
 passed=() failed=()
 start=$SECONDS
 for s in "${steps[@]}"; do
 	if ! declare -F "step_$s" >/dev/null; then
-		echo "run-all: unknown step '$s' (steps: gcc clang sanitize valgrind)" >&2
+		echo "run-all: unknown step '$s' (steps: gcc clang sanitize valgrind tsan)" >&2
 		exit 2
 	fi
 	t0=$SECONDS

@@ -695,22 +695,6 @@ static void accept_all(struct srv *srv)
 
 /* ---- what every request shares: routing and publishing */
 
-static const char *reason(int status)
-{
-	switch (status) {
-	case 202: return "Accepted";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 411: return "Length Required";
-	case 413: return "Content Too Large";
-	case 431: return "Request Header Fields Too Large";
-	case 503: return "Service Unavailable";
-	default: return "Internal Server Error";
-	}
-}
-
 /* Split a request target into path and query (without any '#...'). */
 static void split_target(const char *p, size_t n, struct request *rq)
 {
@@ -797,12 +781,8 @@ static int publish(struct srv *srv, const struct request *rq, const char *body, 
 	ev.type = type_len > 0 ? type : NULL;
 	ev.type_len = type_len;
 	rc = sse_hub_publish(srv->hub, &ev, srv->now, NULL);
-	if (rc == SSE_ERR_UTF8 || rc == SSE_ERR_TYPE_LINEBREAK)
-		return 400;
-	if (rc == SSE_ERR_TOO_LARGE)
-		return 413;
 	if (rc < 0)
-		return rc == SSE_ERR_PINNED ? 503 : 500;
+		return server_publish_status(rc);
 	srv->published = true; /* one sse_hub_flush() at the end of the turn */
 	id = sse_replay_newest_id(sse_hub_ring(srv->hub), &id_len);
 	id_len = min_size(id_len, cap - 1);
@@ -982,7 +962,7 @@ static void h2_reply(struct strm *t, int status, const char *allow, const char *
 	size_t n = 0;
 
 	if (text == NULL)
-		len = (size_t)snprintf(t->text, sizeof(t->text), "%d %s\n", status, reason(status));
+		len = (size_t)snprintf(t->text, sizeof(t->text), "%d %s\n", status, server_reason(status));
 	else
 		memcpy(t->text, text, len = min_size(len, sizeof(t->text)));
 	t->text_len = len;
@@ -1314,13 +1294,13 @@ static void h1_reply(struct conn *c, int status, const char *allow, const char *
 	int n;
 
 	if (text == NULL) {
-		len = (size_t)snprintf(line, sizeof(line), "%d %s\n", status, reason(status));
+		len = (size_t)snprintf(line, sizeof(line), "%d %s\n", status, server_reason(status));
 		text = line;
 	}
 	n = snprintf(head, sizeof(head),
 		     "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
 		     "Content-Length: %zu\r\n%s%s%s%sConnection: close\r\n\r\n",
-		     status, reason(status), len, status == 405 ? "Allow: " : "",
+		     status, server_reason(status), len, status == 405 ? "Allow: " : "",
 		     status == 405 ? allow : "", status == 405 ? "\r\n" : "",
 		     status == 401 ? "WWW-Authenticate: Bearer\r\n" : "");
 	if (!out_own(c, head, (size_t)n) || !out_own(c, text, len)) {

@@ -318,21 +318,6 @@ static void serve_events(struct app *a, struct evhttp_request *req)
 
 /* ---- POST /publish */
 
-static int publish_status(int err)
-{
-	switch (err) {
-	case SSE_ERR_UTF8:
-	case SSE_ERR_TYPE_LINEBREAK:
-		return 400;
-	case SSE_ERR_TOO_LARGE: /* the frame alone is larger than the ring */
-		return 413;
-	case SSE_ERR_PINNED: /* frames held by slow sockets fill both arenas */
-		return 503;
-	default:
-		return 500;
-	}
-}
-
 static bool bearer_ok(const char *value, const char *token)
 {
 	size_t len = strlen(token);
@@ -381,7 +366,7 @@ static void serve_publish(struct app *a, struct evhttp_request *req, uint64_t no
 	}
 	rc = sse_hub_publish(a->hub, &ev, now, NULL); /* the turn event flushes */
 	if (rc < 0) {
-		reply_status(req, publish_status(rc), NULL);
+		reply_status(req, server_publish_status(rc), NULL);
 		return;
 	}
 	id = sse_replay_newest_id(sse_hub_ring(a->hub), &id_len);

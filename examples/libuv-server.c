@@ -269,22 +269,6 @@ static void on_timeout(uv_timer_t *t)
 
 /* ---- answers */
 
-static const char *reason(int status)
-{
-	switch (status) {
-	case 202: return "Accepted";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 411: return "Length Required";
-	case 413: return "Content Too Large";
-	case 431: return "Request Header Fields Too Large";
-	case 503: return "Service Unavailable";
-	default: return "Internal Server Error";
-	}
-}
-
 static void on_reply_written(uv_write_t *req, int status)
 {
 	(void)status;
@@ -307,7 +291,7 @@ static void reply(struct conn *c, int status, const char *extra_headers, const c
 			  : snprintf(r->buf, sizeof(r->buf),
 				     "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
 				     "Content-Length: %zu\r\n%sConnection: close\r\n\r\n%.*s",
-				     status, reason(status), len,
+				     status, server_reason(status), len,
 				     extra_headers != NULL ? extra_headers : "", (int)len, body);
 	uv_buf_t buf;
 
@@ -332,7 +316,7 @@ static void reply(struct conn *c, int status, const char *extra_headers, const c
 static void reply_status(struct conn *c, int status, const char *extra_headers)
 {
 	char text[64];
-	int n = snprintf(text, sizeof(text), "%d %s\n", status, reason(status));
+	int n = snprintf(text, sizeof(text), "%d %s\n", status, server_reason(status));
 
 	reply(c, status, extra_headers, text, n > 0 ? (size_t)n : 0);
 }
@@ -397,14 +381,6 @@ static void serve_events(struct conn *c, const struct sse_http_request *req)
 
 /* Not UTF-8; larger than the ring; the ring blocked by frames that
  * stalled subscribers' writes hold. */
-static int publish_status(int err)
-{
-	return err == SSE_ERR_UTF8 || err == SSE_ERR_TYPE_LINEBREAK ? 400
-	       : err == SSE_ERR_TOO_LARGE                         ? 413
-	       : err == SSE_ERR_PINNED                            ? 503
-								  : 500;
-}
-
 /* The whole body is here: publish it; the turn's end flushes the hub. */
 static void publish(struct conn *c)
 {
@@ -418,7 +394,7 @@ static void publish(struct conn *c)
 	int rc = sse_hub_publish(srv->hub, &ev, server_now_ms(), NULL);
 
 	if (rc < 0) {
-		reply_status(c, publish_status(rc), NULL);
+		reply_status(c, server_publish_status(rc), NULL);
 		return;
 	}
 	srv->published = true;

@@ -341,21 +341,6 @@ static enum MHD_Result serve_events(struct app *a, struct MHD_Connection *conn,
 
 /* ---- POST /publish */
 
-static unsigned publish_status(int err)
-{
-	switch (err) {
-	case SSE_ERR_UTF8:           /* data or type is not UTF-8 */
-	case SSE_ERR_TYPE_LINEBREAK: /* checked before, but the encoder has the last word */
-		return MHD_HTTP_BAD_REQUEST;
-	case SSE_ERR_TOO_LARGE:      /* the frame alone is larger than the ring */
-		return MHD_HTTP_CONTENT_TOO_LARGE;
-	case SSE_ERR_PINNED:
-		return MHD_HTTP_SERVICE_UNAVAILABLE;
-	default:
-		return MHD_HTTP_INTERNAL_SERVER_ERROR;
-	}
-}
-
 /* The ring assigns the id; subscribers get the event at the turn's fan-out. */
 static enum MHD_Result publish(struct app *a, struct MHD_Connection *conn, struct request *rq)
 {
@@ -372,9 +357,9 @@ static enum MHD_Result publish(struct app *a, struct MHD_Connection *conn, struc
 	int rc = sse_hub_publish(a->hub, &ev, a->now, NULL);
 
 	if (rc < 0) {
-		if (publish_status(rc) == MHD_HTTP_INTERNAL_SERVER_ERROR)
+		if (server_publish_status(rc) == MHD_HTTP_INTERNAL_SERVER_ERROR)
 			fprintf(stderr, NAME ": publish: %s\n", sse_strerror(rc));
-		return reply_status(conn, publish_status(rc), NULL, NULL);
+		return reply_status(conn, (unsigned)server_publish_status(rc), NULL, NULL);
 	}
 	a->published = true;
 	id = sse_replay_newest_id(sse_hub_ring(a->hub), &len);

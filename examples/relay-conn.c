@@ -477,7 +477,7 @@ void conn_reply(struct conn *c, int status, const char *extra_headers, const cha
 			 "X-Content-Type-Options: nosniff\r\n"
 			 "Connection: close\r\n"
 			 "\r\n",
-			 status, http_reason(status), content_type, len,
+			 status, server_reason(status), content_type, len,
 			 extra_headers != NULL ? extra_headers : "");
 
 	if (n < 0 || (size_t)n >= sizeof(c->reply_head)) {
@@ -503,7 +503,7 @@ void conn_reply_text(struct conn *c, int status, const char *text, size_t len)
 /* An error's body is its status line, for people reading curl's output. */
 void conn_reply_status(struct conn *c, int status, const char *extra_headers)
 {
-	int n = snprintf(c->text, sizeof(c->text), "%d %s\n", status, http_reason(status));
+	int n = snprintf(c->text, sizeof(c->text), "%d %s\n", status, server_reason(status));
 
 	if (n < 0 || (size_t)n >= sizeof(c->text))
 		n = 0;

@@ -16,25 +16,6 @@
 
 #include "relay.h"
 
-const char *http_reason(int status)
-{
-	switch (status) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 202: return "Accepted";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 411: return "Length Required";
-	case 413: return "Content Too Large";
-	case 431: return "Request Header Fields Too Large";
-	case 501: return "Not Implemented";
-	case 503: return "Service Unavailable";
-	default: return "Internal Server Error";
-	}
-}
-
 bool http_span_is(const char *s, size_t len, const char *lit)
 {
 	return len == strlen(lit) && memcmp(s, lit, len) == 0;

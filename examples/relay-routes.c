@@ -109,19 +109,6 @@ static void serve_events(struct conn *c, const struct sse_http_request *req, con
 
 /* ---- POST /publish */
 
-static int publish_status(int err)
-{
-	switch (err) {
-	case SSE_ERR_UTF8:           /* data or type is not UTF-8 */
-	case SSE_ERR_TYPE_LINEBREAK: /* checked before, but the encoder has the last word */
-		return 400;
-	case SSE_ERR_TOO_LARGE:      /* the frame alone is larger than the ring */
-		return 413;
-	default:
-		return 500;
-	}
-}
-
 /* Ids are assigned by the ring: "<epoch>-n" for the event with sequence
  * number n ("n" with --plain-ids); the answer carries it. Subscribers are
  * flushed once per loop turn (sse_hub_flush()), for every event published
@@ -142,9 +129,9 @@ static void publish_body(struct conn *c, const char *body, size_t len)
 	int rc = sse_hub_publish(r->hub, &ev, r->now, NULL);
 
 	if (rc < 0) {
-		if (publish_status(rc) == 500)
+		if (server_publish_status(rc) == 500)
 			fprintf(stderr, "sse-relay: publish: %s\n", sse_strerror(rc));
-		conn_reply_status(c, publish_status(rc), NULL);
+		conn_reply_status(c, server_publish_status(rc), NULL);
 		return;
 	}
 	r->published = true;

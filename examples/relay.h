@@ -146,7 +146,6 @@ enum http_length {
 	HTTP_LENGTH_BAD,       /* malformed or repeated: 400 */
 	HTTP_LENGTH_TOO_LARGE, /* over the bound: 413 */
 };
-const char *http_reason(int status);
 void http_split_target(const struct sse_http_request *req, const char **path, size_t *path_len,
 		       const char **query, size_t *query_len);
 bool http_span_is(const char *s, size_t len, const char *lit);

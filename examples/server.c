@@ -296,3 +296,40 @@ int server_hub_new(const struct server_options *o, sse_hub_drop_fn on_drop, void
 
 	return sse_hub_new(out, &cfg, on_drop, user, NULL);
 }
+
+/* ---- answers */
+
+int server_publish_status(int err)
+{
+	switch (err) {
+	case SSE_ERR_UTF8:           /* data or type is not UTF-8 */
+	case SSE_ERR_TYPE_LINEBREAK: /* checked before, but the encoder has the last word */
+		return 400;
+	case SSE_ERR_TOO_LARGE:      /* the frame alone is larger than the ring */
+		return 413;
+	case SSE_ERR_PINNED:         /* frames held by slow transports fill both arenas */
+		return 503;
+	default:
+		return 500;
+	}
+}
+
+const char *server_reason(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 101: return "Switching Protocols";
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}

@@ -55,4 +55,13 @@ int server_announce(const char *name, int fd);
 /* The monotonic clock in milliseconds. */
 uint64_t server_now_ms(void);
 
+/* The HTTP status for a publish the hub refused: 400 for text it cannot
+ * carry (not UTF-8, a line break in the type), 413 for a frame larger
+ * than the ring, 503 while frames held by slow transports fill the ring,
+ * else 500. */
+int server_publish_status(int err);
+
+/* The reason phrase of the statuses these servers send. */
+const char *server_reason(int status);
+
 #endif

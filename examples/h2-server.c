@@ -1883,15 +1883,8 @@ static int run(struct srv *srv)
 
 static int open_signals(void)
 {
-	sigset_t set;
-
 	signal(SIGPIPE, SIG_IGN); /* OpenSSL writes with write(2) */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -1;
-	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return server_signals();
 }
 
 static int watch(struct srv *srv, int fd, void *ptr)

@@ -492,19 +492,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 /* ---- the loop */
 
-/* SIGINT and SIGTERM arrive as input on a descriptor: no handler runs. */
-static int open_signals(void)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -1;
-	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-}
-
 /* Until the hub's next deadline or libmicrohttpd's, whichever is first. */
 static int wait_ms(const struct app *a, uint64_t next)
 {
@@ -588,7 +575,7 @@ int main(int argc, char **argv)
 	rc = server_hub_new(&a.opt, on_drop, &a, &a.hub);
 	if (rc < 0)
 		fprintf(stderr, NAME ": setup: %s\n", sse_strerror(rc));
-	sig_fd = rc == 0 ? open_signals() : -1;
+	sig_fd = rc == 0 ? server_signals() : -1;
 	a.daemon = sig_fd >= 0 ? start_daemon(&a, listen_fd) : NULL;
 	if (a.daemon == NULL) {
 		if (rc == 0)

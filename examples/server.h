@@ -52,6 +52,10 @@ int server_listen(const char *name, const struct server_options *o);
  * address, and flush: 0, or -1. */
 int server_announce(const char *name, int fd);
 
+/* SIGINT and SIGTERM, blocked, as input on a non-blocking descriptor
+ * (signalfd), so no code runs in a signal handler: the descriptor, or -1. */
+int server_signals(void);
+
 /* The monotonic clock in milliseconds. */
 uint64_t server_now_ms(void);
 

@@ -53,20 +53,6 @@
 
 /* ---- setting up and tearing down */
 
-/* SIGINT and SIGTERM arrive as input on a descriptor, read by the loop
- * between events: no code runs in a signal handler. */
-static int open_signals(void)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -1;
-	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-}
-
 /* The hub (server_hub_new()): its subscribers follow the ring; it sends
  * their heartbeats and drops the slow ones (conn_subscriber_dropped()). */
 static int open_hub(struct relay *r)
@@ -108,7 +94,7 @@ static int relay_init(struct relay *r)
 	int rc;
 
 	r->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	r->signal_fd = open_signals();
+	r->signal_fd = server_signals();
 	r->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (r->epoll_fd < 0 || r->signal_fd < 0 || r->spare_fd < 0 ||
 	    watch(r, r->listen_fd, &r->listen_fd) < 0 || watch(r, r->signal_fd, &r->signal_fd) < 0) {

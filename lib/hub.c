@@ -202,17 +202,15 @@ static int prepare(struct sse_hub *h, struct sse_stream *s)
 	return 0;
 }
 
-/* Write what s owes: ready when it caught up, waiting when its transport
- * refused; dropped when it failed. */
+/* Write what s owes: waiting when its transport refused; dropped when it
+ * failed. One that caught up told us so itself (owner_drained()). */
 static int deliver(struct sse_hub *h, struct sse_stream *s)
 {
 	int rc = sse_stream_flush(s);
 
-	if (rc == 0)
-		mark_ready(h, s);
-	else if (rc == SSE_ERR_WOULDBLOCK)
+	if (rc == SSE_ERR_WOULDBLOCK)
 		mark_waiting(h, s);
-	else
+	else if (rc != 0)
 		drop(h, s, rc);
 	return rc;
 }
@@ -233,11 +231,8 @@ int sse_hub_subscribe(struct sse_hub *h, struct sse_stream *s, const char *last_
 		rc = sse_stream_resume(s, h->ring, last_id, len, status);
 	if (rc == 0)
 		rc = sse_stream_flush(s);
-	if (rc == 0 || rc == SSE_ERR_WOULDBLOCK) {
-		if (rc == 0)
-			mark_ready(h, s);
-		return 0;
-	}
+	if (rc == 0 || rc == SSE_ERR_WOULDBLOCK)
+		return 0; /* a stream that caught up is ready: owner_drained() */
 	/* A failure here is the caller's to handle, not on_drop's. */
 	detach(h, s);
 	return rc;

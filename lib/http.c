@@ -133,6 +133,32 @@ int sse_http_response_head(const struct sse_http_options *o, char *buf, size_t c
 	return emit(pc, n, buf, cap, written);
 }
 
+/* The same fields as sse_http_response_head() writes, by name. */
+int sse_http_response_fields(const struct sse_http_options *o, struct sse_http_field *fields,
+			     size_t cap)
+{
+	struct sse_http_field f[SSE_HTTP_FIELDS_MAX];
+	size_t n = 0;
+	int rc = options(&o);
+
+	if (rc)
+		return rc;
+	if (fields == NULL)
+		return SSE_ERR_INVALID;
+	f[n++] = (struct sse_http_field){"content-type", "text/event-stream"};
+	f[n++] = (struct sse_http_field){"cache-control", "no-cache, no-transform"};
+	f[n++] = (struct sse_http_field){"x-accel-buffering", "no"};
+	if (o->cors_origin != NULL) {
+		f[n++] = (struct sse_http_field){"access-control-allow-origin", o->cors_origin};
+		if (o->cors_credentials)
+			f[n++] = (struct sse_http_field){"access-control-allow-credentials", "true"};
+	}
+	if (n > cap)
+		return SSE_ERR_BUFFER;
+	memcpy(fields, f, n * sizeof f[0]);
+	return (int)n;
+}
+
 /* No Content-Length: RFC 9110 §8.6 forbids it on a 204, whose head alone
  * is the whole message. No Connection header either, so the connection
  * may serve other requests (and the bytes stay valid for HTTP/2). */

@@ -163,6 +163,38 @@ START_TEST(test_http_head_refuses_bad_options)
 }
 END_TEST
 
+/* The fields by name: exactly the head's fields, lowercase, no framing. */
+START_TEST(test_http_fields_match_the_head)
+{
+	struct sse_http_options o = {.cors_origin = "https://a.example", .cors_credentials = 1,
+				     .chunked = 1};
+	struct sse_http_field f[SSE_HTTP_FIELDS_MAX];
+	int n = sse_http_response_fields(&o, f, SSE_HTTP_FIELDS_MAX);
+
+	ck_assert_int_eq(n, 5);
+	ck_assert_str_eq(f[0].name, "content-type");
+	ck_assert_str_eq(f[0].value, "text/event-stream");
+	ck_assert_str_eq(f[1].name, "cache-control");
+	ck_assert_str_eq(f[1].value, "no-cache, no-transform");
+	ck_assert_str_eq(f[2].name, "x-accel-buffering");
+	ck_assert_str_eq(f[2].value, "no");
+	ck_assert_str_eq(f[3].name, "access-control-allow-origin");
+	ck_assert_ptr_eq(f[3].value, o.cors_origin);
+	ck_assert_str_eq(f[4].name, "access-control-allow-credentials");
+	ck_assert_str_eq(f[4].value, "true");
+	/* Defaults: the three stream fields only. */
+	ck_assert_int_eq(sse_http_response_fields(NULL, f, SSE_HTTP_FIELDS_MAX), 3);
+	/* Too small: nothing written. */
+	f[0].name = NULL;
+	ck_assert_int_eq(sse_http_response_fields(&o, f, 4), SSE_ERR_BUFFER);
+	ck_assert_ptr_null(f[0].name);
+	/* The head's refusals hold here too. */
+	o.cors_origin = "a\r\nSet-Cookie: x=1";
+	ck_assert_int_eq(sse_http_response_fields(&o, f, SSE_HTTP_FIELDS_MAX), SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_http_response_fields(NULL, NULL, 3), SSE_ERR_INVALID);
+}
+END_TEST
+
 START_TEST(test_http_stop_is_bare_204)
 {
 	struct writer_call c = {STOP, NULL, 0, 0};
@@ -1271,6 +1303,7 @@ static Suite *http_suite(void)
 
 	tcase_add_test(head, test_http_head_defaults);
 	tcase_add_test(head, test_http_head_cors);
+	tcase_add_test(head, test_http_fields_match_the_head);
 	tcase_add_test(head, test_http_head_chunked);
 	tcase_add_test(head, test_http_head_http2_has_no_connection_headers);
 	tcase_add_test(head, test_http_head_refuses_bad_options);

@@ -49,6 +49,32 @@ struct sse_http_options {
 SSE_API int sse_http_response_head(const struct sse_http_options *o, char *buf, size_t cap,
 				   size_t *written);
 
+/** One header field, for HTTP libraries that take fields by name
+ * (evhttp, libmicrohttpd, nghttp2). */
+struct sse_http_field {
+	const char *name;  /**< lowercase, as HTTP/2 requires (HTTP/1.1 ignores case) */
+	const char *value; /**< a static string, or the caller's cors_origin */
+};
+
+/** Entries sse_http_response_fields() writes at most. */
+#define SSE_HTTP_FIELDS_MAX 6
+
+/**
+ * @brief The header fields of sse_http_response_head() as name/value
+ * pairs, for a server that writes the head itself: the same fields, with
+ * no status line and no framing (no Transfer-Encoding even with chunked:
+ * the server frames the body). Nothing is allocated: the strings are
+ * static or o->cors_origin, which must outlive their use.
+ * @param fields Receives the fields, in order.
+ * @param cap    Entries @p fields holds (SSE_HTTP_FIELDS_MAX always suffices).
+ * @return The number of fields written (> 0), or
+ * @retval SSE_ERR_INVALID as sse_http_response_head(), or fields is NULL.
+ * @retval SSE_ERR_BUFFER  cap is too small; nothing is written.
+ * @since 0.2
+ */
+SSE_API int sse_http_response_fields(const struct sse_http_options *o,
+				     struct sse_http_field *fields, size_t cap);
+
 /**
  * @brief "204 No Content": the one answer that tells EventSource to stop
  * reconnecting for good. No Content-Length (RFC 9110 forbids it on a 204)

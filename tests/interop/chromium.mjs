@@ -11,33 +11,15 @@
 //
 // SPDX-License-Identifier: MIT
 
-import { existsSync } from 'node:fs';
-import { chromium } from 'playwright-core';
-import { atExit, check, fail, publishOk, run, startRelay } from './relay.mjs';
-
-const exe = process.env.CHROMIUM || '/usr/bin/chromium';
+import { launchChromium } from './browser.mjs';
+import { check, fail, publishOk, run, startRelay } from './relay.mjs';
 
 await run('chromium', async () => {
-	if (!existsSync(exe)) {
-		console.log(`SKIP: chromium not installable: ${exe} not found (bash .ci/deps.sh test installs Debian's chromium)`);
+	const browser = await launchChromium();
+	if (typeof browser === 'string') {
+		console.log(`SKIP: ${browser}`);
 		return 'skip';
 	}
-	let browser;
-	try {
-		browser = await chromium.launch({
-			executablePath: exe,
-			headless: true,
-			chromiumSandbox: false, // root in a container: --no-sandbox
-			timeout: 30000,
-			args: ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-				'--disable-component-update', '--disable-sync', '--no-proxy-server', '--disable-dev-shm-usage'],
-		});
-	} catch (e) {
-		console.log(`SKIP: chromium cannot start: ${String(e.message || e).split('\n').slice(0, 6).join(' | ')}`);
-		return 'skip';
-	}
-	atExit(() => browser.close());
-	console.log(`chromium ${browser.version()}`);
 
 	const relay = await startRelay(process.argv[2], ['--heartbeat', '60000']);
 	// Events from before the page: a fresh EventSource starts live, without them.

@@ -7,7 +7,8 @@
 #             (benchmarks are not tests: meson test --benchmark runs them)
 #   clang     clang, -Dwerror=true, build-ci-clang: unit, adapters and abi suites
 #   sanitize  ASan+UBSan (clang, or gcc when clang's runtime is missing),
-#             build-ci-san-CC: unit, adapters and abi suites
+#             build-ci-san-CC: unit, adapters and abi suites, then every
+#             example server under the sanitizers: conformance and interop
 #   valgrind  build-ci under valgrind: meson test --setup valgrind --suite unit --suite adapters
 #   tsan      ThreadSanitizer (clang), build-ci-tsan: the handoff test, the
 #             one that starts threads; skipped with a message when clang
@@ -96,7 +97,13 @@ step_sanitize() {
 		-Db_sanitize=address,undefined -Db_lundef=false &&
 		meson compile -C "$b-san-$cc" &&
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
-			mtest -C "$b-san-$cc" --print-errorlogs --suite unit --suite adapters --suite abi
+			mtest -C "$b-san-$cc" --print-errorlogs --suite unit --suite adapters --suite abi &&
+		# Every example server under the sanitizers, driven by the real
+		# clients. A small quarantine: the slow-consumer test bounds the
+		# server's memory, and ASan keeps 256 MiB of freed blocks by default.
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+			ASAN_OPTIONS=detect_leaks=1:quarantine_size_mb=1 \
+			mtest -C "$b-san-$cc" --print-errorlogs --suite conformance --suite interop
 }
 
 step_valgrind() {

@@ -26,7 +26,8 @@ static void usage(FILE *to, const char *argv0, bool full)
 {
 	fprintf(to,
 		"usage: %s --port P [--bind ADDR] [--token T] [--replay-events N]\n"
-		"       [--replay-bytes B] [--heartbeat MS] [--retry MS] [--stall MS] [--plain-ids]\n",
+		"       [--replay-bytes B] [--heartbeat MS] [--retry MS] [--stall MS] [--plain-ids]\n"
+		"       [--batch MS]\n",
 		argv0);
 	if (!full)
 		return;
@@ -41,7 +42,9 @@ static void usage(FILE *to, const char *argv0, bool full)
 	      "                     while it owed bytes (default 30000)\n"
 	      "  --plain-ids        ids 1, 2, 3, ... without this run's epoch: a client\n"
 	      "                     holding an id of an earlier run then resumes from the\n"
-	      "                     wrong place instead of getting the reset event\n",
+	      "                     wrong place instead of getting the reset event\n"
+	      "  --batch MS         gather events published within MS into one write\n"
+	      "                     per subscriber; none is held longer (default 0: off)\n",
 	      to);
 }
 
@@ -71,7 +74,8 @@ enum {
 	OPT_HEARTBEAT,
 	OPT_RETRY,
 	OPT_STALL,
-	OPT_PLAIN_IDS
+	OPT_PLAIN_IDS,
+	OPT_BATCH
 };
 
 /* One option's value into o; false if it is out of range. */
@@ -119,6 +123,11 @@ static bool set_option(struct server_options *o, int opt, const char *arg)
 	case OPT_PLAIN_IDS:
 		o->plain_ids = true;
 		return true;
+	case OPT_BATCH:
+		if (!parse_number(arg, 0, 1000, &v))
+			return false;
+		o->batch_ms = v;
+		return true;
 	}
 	return false;
 }
@@ -133,6 +142,7 @@ static const struct option longopts[] = {
 	{"retry", required_argument, NULL, OPT_RETRY},
 	{"stall", required_argument, NULL, OPT_STALL},
 	{"plain-ids", no_argument, NULL, OPT_PLAIN_IDS},
+	{"batch", required_argument, NULL, OPT_BATCH},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -308,6 +318,7 @@ int server_hub_new(const struct server_options *o, sse_hub_drop_fn on_drop, void
 		/* A tenth of jitter: subscribers that came together beat apart. */
 		.heartbeat_jitter_ms = o->heartbeat_ms / 10,
 		.no_heartbeat = o->heartbeat_ms == 0,
+		.window_ms = o->batch_ms,
 	};
 
 	return sse_hub_new(out, &cfg, on_drop, user, NULL);

@@ -32,6 +32,7 @@ struct server_options {
 	long retry_ms;         /* SSE_RETRY_NONE: do not tell clients */
 	uint64_t stall_ms;     /* a subscriber's transport may take nothing this long */
 	bool plain_ids;        /* ids without the run's epoch */
+	uint64_t batch_ms;     /* the hub's batching window; 0: none */
 };
 
 /* Parse argv: 0 to run, 1 when --help was printed, -1 after printing a
@@ -40,7 +41,7 @@ int server_options(int argc, char **argv, struct server_options *o);
 
 /* The hub of these options: strict UTF-8, ring ids with a fresh epoch
  * (plain with --plain-ids), the "sse-reset" event, heartbeats with a
- * tenth of jitter, the stall time. */
+ * tenth of jitter, the stall time, the batching window (--batch). */
 int server_hub_new(const struct server_options *o, sse_hub_drop_fn on_drop, void *user,
 		   struct sse_hub **out);
 

@@ -26,9 +26,15 @@ struct sse_hub {
 	size_t count, cap, ready;
 	uint64_t flushed_seq;     /* the ring's next_seq at the end of the last pass */
 	uint64_t max_lag, stall_ms, heartbeat_ms, jitter_ms;
+	uint64_t window_ms;       /* the batching window; 0: none */
+	uint64_t now_ms;          /* the latest time the caller gave */
+	uint64_t batch_due;       /* when the open batch goes out; SSE_NO_DEADLINE: none */
 	sse_hub_drop_fn on_drop;
 	void *user;
 };
+
+/* Configs of 0.1 end before window_ms: they are read without it. */
+#define OLD_CONFIG_SIZE offsetof(struct sse_hub_config, window_ms)
 
 static void visit_failed(struct sse_stream *s, int err, void *user);
 
@@ -49,6 +55,9 @@ static int hub_init(struct sse_hub *h, const struct sse_hub_config *cfg)
 		rc = SSE_ERR_INVALID;
 	if (cfg->no_heartbeat)
 		h->heartbeat_ms = h->jitter_ms = 0; /* sse_stream_set_heartbeat: off */
+	if (cfg->size > OLD_CONFIG_SIZE)
+		h->window_ms = cfg->window_ms;
+	h->batch_due = SSE_NO_DEADLINE;
 	return rc;
 }
 
@@ -59,7 +68,8 @@ int sse_hub_new(struct sse_hub **out, const struct sse_hub_config *cfg, sse_hub_
 	struct sse_hub *h;
 	int rc;
 
-	if (out == NULL || cfg == NULL || cfg->size != sizeof(*cfg) || on_drop == NULL ||
+	if (out == NULL || cfg == NULL || on_drop == NULL ||
+	    (cfg->size != sizeof(*cfg) && cfg->size != OLD_CONFIG_SIZE) ||
 	    sse__allocator_init(&a, alloc) != 0)
 		return SSE_ERR_INVALID;
 	h = sse__alloc(&a, sizeof(*h));
@@ -238,12 +248,28 @@ int sse_hub_subscribe(struct sse_hub *h, struct sse_stream *s, const char *last_
 	return rc;
 }
 
+/* The caller's clock, never going back (publish and tick may be given
+ * times read at different moments of a loop turn). */
+static void set_now(struct sse_hub *h, uint64_t now_ms)
+{
+	if (now_ms > h->now_ms)
+		h->now_ms = now_ms;
+}
+
 int sse_hub_publish(struct sse_hub *h, const struct sse_event *ev, uint64_t now_ms,
 		    uint64_t *seq)
 {
+	int rc;
+
 	if (h == NULL)
 		return SSE_ERR_INVALID;
-	return sse_replay_publish(h->ring, ev, now_ms, seq);
+	rc = sse_replay_publish(h->ring, ev, now_ms, seq);
+	set_now(h, now_ms);
+	/* The first event of a batch sets its deadline: no event waits
+	 * longer than the window. */
+	if (rc == 0 && h->window_ms > 0 && h->batch_due == SSE_NO_DEADLINE)
+		h->batch_due = now_ms + h->window_ms;
+	return rc;
 }
 
 int sse_hub_writable(struct sse_hub *h, struct sse_stream *s)
@@ -269,7 +295,10 @@ int sse_hub_flush(struct sse_hub *h)
 	live = sse_replay_next_seq(h->ring);
 	if (live == h->flushed_seq)
 		return 0;
+	if (h->batch_due != SSE_NO_DEADLINE && h->now_ms < h->batch_due)
+		return 0; /* the window is open: sse_hub_tick() at its deadline */
 	h->flushed_seq = live;
+	h->batch_due = SSE_NO_DEADLINE;
 	for (size_t i = h->ready; i-- > 0;) {
 		if (i < h->ready)
 			deliver(h, h->subs[i]);
@@ -293,10 +322,18 @@ int sse_hub_flush(struct sse_hub *h)
 
 int sse_hub_tick(struct sse_hub *h, uint64_t now_ms, uint64_t *next_ms)
 {
+	int rc;
+
 	if (h == NULL)
 		return SSE_ERR_INVALID;
+	set_now(h, now_ms);
+	if (h->batch_due != SSE_NO_DEADLINE && h->now_ms >= h->batch_due)
+		sse_hub_flush(h); /* before expiry: the batch's frames are all there */
 	sse_replay_expire(h->ring, now_ms);
-	return sse_timers_run(h->timers, now_ms, next_ms, NULL);
+	rc = sse_timers_run(h->timers, now_ms, next_ms, NULL);
+	if (rc == 0 && next_ms != NULL && h->batch_due < *next_ms)
+		*next_ms = h->batch_due;
+	return rc;
 }
 
 int sse_hub_visit(struct sse_hub *h, sse_hub_visit_fn fn, void *ctx)

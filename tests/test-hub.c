@@ -218,6 +218,114 @@ START_TEST(test_hub_slow_subscriber_dropped_others_unaffected)
 }
 END_TEST
 
+static struct sse_hub *new_window_hub(uint64_t window_ms, size_t cfg_size)
+{
+	struct sse_hub_config cfg = {.size = cfg_size,
+				     .ring = {.size = sizeof(cfg.ring), .max_events = 100,
+					      .max_bytes = 1 << 16, .epoch = ""},
+				     .heartbeat_ms = 1000, .window_ms = window_ms};
+	struct sse_hub *h = NULL;
+
+	drops = 0;
+	free_on_drop = 0;
+	ck_assert_int_eq(sse_hub_new(&h, &cfg, on_drop, NULL, NULL), 0);
+	return h;
+}
+
+static void publish_at(struct sse_hub *h, const char *data, uint64_t now_ms)
+{
+	struct sse_event ev = {.data = data, .data_len = strlen(data), .retry = SSE_RETRY_NONE};
+
+	ck_assert_int_eq(sse_hub_publish(h, &ev, now_ms, NULL), 0);
+}
+
+/* A window gathers what is published within W ms of the first unsent
+ * event into one transport call per subscriber, and holds nothing longer
+ * than W: the tick at the deadline delivers, whatever flushes came
+ * before. */
+START_TEST(test_hub_batching_window)
+{
+	struct sse_hub *h = new_window_hub(5, sizeof(struct sse_hub_config));
+	uint64_t next = 0;
+
+	for (int i = 0; i < 3; i++) {
+		new_sub(i, NULL);
+		ck_assert_int_eq(sse_hub_subscribe(h, ss[i], NULL, 0, NULL), 0);
+		ck_assert_int_eq(ws[i].calls, 1); /* the opening bytes */
+	}
+	ck_assert_int_eq(sse_hub_tick(h, 100, &next), 0);
+	ck_assert_uint_eq(next, 1000); /* the heartbeat only: no batch open */
+	publish_at(h, "a", 100);
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	publish_at(h, "b", 103);
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	ck_assert_int_eq(sse_hub_tick(h, 104, &next), 0);
+	ck_assert_uint_eq(next, 105); /* the first event's publish time + W */
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(ws[i].calls, 1); /* held */
+	ck_assert_int_eq(sse_hub_tick(h, 105, &next), 0);
+	ck_assert_uint_eq(next, 1000); /* the batch is gone */
+	for (int i = 0; i < 3; i++) {
+		expect_output(&ws[i], ":\nid: 1\ndata: a\n\nid: 2\ndata: b\n\n");
+		ck_assert_int_eq(ws[i].calls, 2); /* both events, one call */
+	}
+	/* The next batch opens with the next event; a flush whose clock
+	 * (the latest publish) is past the deadline delivers at once. */
+	publish_at(h, "c", 200);
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	ck_assert_int_eq(ws[0].calls, 2);
+	publish_at(h, "d", 206);
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(ws[i].calls, 3);
+	expect_output(&ws[2], ":\nid: 1\ndata: a\n\nid: 2\ndata: b\n\n"
+			      "id: 3\ndata: c\n\nid: 4\ndata: d\n\n");
+	/* A subscriber writable within the window gets what is there: early
+	 * is allowed, late is not. */
+	publish_at(h, "e", 300);
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	ck_assert_int_eq(sse_hub_writable(h, ss[1]), 0);
+	ck_assert_int_eq(ws[1].calls, 4);
+	ck_assert_int_eq(ws[0].calls, 3);
+	ck_assert_int_eq(sse_hub_tick(h, 305, NULL), 0);
+	ck_assert_int_eq(ws[0].calls, 4);
+	ck_assert_int_eq(ws[1].calls, 4); /* nothing more owed */
+	ck_assert_int_eq(drops, 0);
+	sse_hub_free(h);
+	free_subs(3);
+}
+END_TEST
+
+/* A 0.1 config (no window_ms) is accepted and delivers at once; any
+ * other size is refused. */
+START_TEST(test_hub_config_sizes)
+{
+	struct sse_hub_config cfg = {.ring = {.size = sizeof(cfg.ring), .max_events = 10,
+					      .max_bytes = 1024},
+				     .window_ms = 50};
+	struct sse_hub *h = NULL;
+
+	for (size_t size = 0; size <= sizeof(cfg) + 8; size++) {
+		int want = size == sizeof(cfg) || size == offsetof(struct sse_hub_config, window_ms)
+				   ? 0
+				   : SSE_ERR_INVALID;
+
+		cfg.size = size;
+		ck_assert_int_eq(sse_hub_new(&h, &cfg, on_drop, NULL, NULL), want);
+		if (want == 0)
+			sse_hub_free(h);
+	}
+	h = new_window_hub(0, offsetof(struct sse_hub_config, window_ms));
+	new_sub(0, NULL);
+	ck_assert_int_eq(sse_hub_subscribe(h, ss[0], NULL, 0, NULL), 0);
+	publish_at(h, "now", 10);
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	ck_assert_int_eq(ws[0].calls, 2);
+	sse_hub_free(h);
+	free_subs(1);
+}
+END_TEST
+
 START_TEST(test_hub_blocked_subscriber_costs_no_calls)
 {
 	/* Once its transport said would-block, a subscriber is not written
@@ -469,6 +577,8 @@ static Suite *hub_suite(void)
 	tcase_add_test(tc, test_hub_idle_subscriber_holds_only_its_stream);
 	tcase_add_test(tc, test_hub_slow_subscriber_dropped_others_unaffected);
 	tcase_add_test(tc, test_hub_blocked_subscriber_costs_no_calls);
+	tcase_add_test(tc, test_hub_batching_window);
+	tcase_add_test(tc, test_hub_config_sizes);
 	tcase_add_test(tc, test_hub_max_lag_drops_at_next_flush);
 	tcase_add_test(tc, test_hub_dropped_client_resumes_without_loss);
 	tcase_add_test(tc, test_hub_heartbeats_from_one_tick);

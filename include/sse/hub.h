@@ -59,6 +59,15 @@ struct sse_hub_config {
 	uint64_t heartbeat_ms; /**< 0: SSE_HEARTBEAT_DEFAULT_MS. */
 	uint64_t heartbeat_jitter_ms; /**< Below the interval. */
 	int no_heartbeat;      /**< 1: subscribers send no heartbeats. */
+	/** The batching window, in the caller's milliseconds: 0 (the
+	 * default) delivers at every sse_hub_flush(); W > 0 gathers what is
+	 * published within W ms of the first unsent event and hands it to
+	 * each subscriber in one transport call, at the sse_hub_tick() of
+	 * that deadline (sse_hub_tick() reports it in next_ms). No event is
+	 * held longer than W past its publish time. Fewer, larger writes:
+	 * far less CPU per delivery, for at most W ms of latency.
+	 * @since 0.2 */
+	uint64_t window_ms;
 };
 
 /** A subscriber left the hub: err is SSE_ERR_GAP (it missed events),
@@ -67,12 +76,25 @@ struct sse_hub_config {
 typedef void (*sse_hub_drop_fn)(struct sse_stream *s, int err, void *user);
 
 /**
- * @retval SSE_ERR_INVALID a config error (as sse_replay_new()) or on_drop is NULL.
+ * @brief Create a hub and its ring.
+ * @param out     Receives the hub, to free with sse_hub_free().
+ * @param cfg     Its settings; cfg->size and cfg->ring.size must be set.
+ * @param on_drop Required: called for every subscriber the hub drops.
+ * @param user    Passed to on_drop; never read by the library.
+ * @param alloc   NULL: libc; else copied, and used for the ring too.
+ * @return 0, or
+ * @retval SSE_ERR_INVALID out or cfg is NULL, cfg->size is unknown, a ring
+ *         config error (as sse_replay_new()), heartbeat_jitter_ms not
+ *         below the heartbeat interval, or on_drop is NULL.
  * @retval SSE_ERR_NOMEM   *out is untouched.
+ * @since 0.1
  */
 SSE_API int sse_hub_new(struct sse_hub **out, const struct sse_hub_config *cfg,
 			sse_hub_drop_fn on_drop, void *user, const struct sse_allocator *alloc);
-/** @brief Free the hub; its subscribers are detached, not freed. NULL: nothing. */
+/** @brief Free the hub; its subscribers are detached, not freed. NULL: nothing.
+ * A subscriber whose asynchronous transport still holds ring frames must
+ * be freed first (see sse_stream_free()).
+ * @param h The hub. */
 SSE_API void sse_hub_free(struct sse_hub *h);
 
 /**
@@ -81,43 +103,70 @@ SSE_API void sse_hub_free(struct sse_hub *h);
  * @p last_id (sse_stream_resume(): the reset event first when the id is
  * too old or unknown) and write what it owes. The stream must not follow
  * a ring, nor belong to a scheduler or hub yet.
+ * @param h       The hub.
+ * @param s       The stream; the hub does not own it: free it after it
+ *                left (on_drop, sse_hub_unsubscribe()); freeing it also
+ *                unsubscribes it.
+ * @param last_id The client's Last-Event-ID (see sse_http_resume_id());
+ *                NULL or len 0: live only.
+ * @param len     Bytes at last_id.
  * @param status If not NULL, the sse_replay_status of the resume.
  * @return 0, or an error: the stream is then not subscribed (close it).
  */
 SSE_API int sse_hub_subscribe(struct sse_hub *h, struct sse_stream *s, const char *last_id,
 			      size_t len, int *status);
 /** @brief Detach a subscriber (on_drop is not called); it stops following
- * the ring. Not one: nothing. */
+ * the ring. Not one: nothing.
+ * @param h The hub.
+ * @param s The subscriber. */
 SSE_API void sse_hub_unsubscribe(struct sse_hub *h, struct sse_stream *s);
 
 /**
  * @brief Encode one event into the ring (ids as the ring's config says).
  * Subscribers get it at the next sse_hub_flush().
+ * @param h      The hub.
+ * @param ev     The event; copied (encoded once).
+ * @param now_ms The caller's monotonic time (for the ring's max_age_ms).
+ * @param seq    If not NULL, receives the frame's sequence number.
  * @return As sse_replay_publish().
  */
 SSE_API int sse_hub_publish(struct sse_hub *h, const struct sse_event *ev, uint64_t now_ms,
 			    uint64_t *seq);
 
 /**
- * @brief The fan-out pass over the subscribers owed something: push
+ * @brief The fan-out pass over the subscribers owed something (with a
+ * batching window: only once the window's deadline has passed, by the
+ * time last given to sse_hub_publish() or sse_hub_tick()): push
  * subscribers that were caught up write, pull ones are woken, those
  * waiting on their transport are checked for missed events (SSE_ERR_GAP,
  * which also catches an asynchronous transport holding frames the ring
  * dropped). Those that fail are dropped (on_drop). O(1) when nothing was
  * published since the last pass.
+ * @param h The hub.
+ * @return 0, or SSE_ERR_INVALID for a NULL hub; failures of subscribers
+ *         go to on_drop, not here.
  */
 SSE_API int sse_hub_flush(struct sse_hub *h);
 
 /**
  * @brief A subscriber's transport is writable again: write what it owes;
- * drop it if it fails. @return 0, SSE_ERR_WOULDBLOCK (still owes bytes),
- * or the error it was dropped for.
+ * drop it if it fails (on_drop runs before this returns).
+ * @param h The hub.
+ * @param s The subscriber.
+ * @return 0, SSE_ERR_WOULDBLOCK (still owes bytes), the error it was
+ *         dropped for, or SSE_ERR_INVALID when @p s is not a subscriber of @p h.
  */
 SSE_API int sse_hub_writable(struct sse_hub *h, struct sse_stream *s);
 
-/** @brief Expire frames older than the ring's max_age_ms, then visit the
+/** @brief Deliver a batch whose window has ended (sse_hub_flush()),
+ * expire frames older than the ring's max_age_ms, then visit the
  * subscribers that are due: heartbeats, stalls, lag (sse_timers_run()).
- * @param next_ms If not NULL, the next deadline (SSE_NO_DEADLINE: none). */
+ * Those that fail are dropped (on_drop). The next deadline includes an
+ * open batch's.
+ * @param h       The hub.
+ * @param now_ms  The caller's monotonic time, in milliseconds.
+ * @param next_ms If not NULL, the next deadline (SSE_NO_DEADLINE: none).
+ * @return 0, or SSE_ERR_INVALID for a NULL hub. */
 SSE_API int sse_hub_tick(struct sse_hub *h, uint64_t now_ms, uint64_t *next_ms);
 
 /** Called by sse_hub_visit() for each subscriber; it may unsubscribe or
@@ -129,14 +178,22 @@ typedef int (*sse_hub_visit_fn)(struct sse_stream *s, void *ctx);
  * @brief Call @p fn once for every subscriber attached when the walk
  * starts (e.g. at shutdown, to send a last event and close them all).
  * Subscribers added by fn are not visited. Not from on_drop.
+ * @param h   The hub.
+ * @param fn  Called for each subscriber.
+ * @param ctx Passed to fn.
  * @return 0, or fn's non-zero value that stopped the walk.
  * @since 0.2
  */
 SSE_API int sse_hub_visit(struct sse_hub *h, sse_hub_visit_fn fn, void *ctx);
 
-/** @return The hub's ring (for sse_replay_* queries). */
+/** @brief The hub's ring, for sse_replay_* queries (not for publishing:
+ * use sse_hub_publish()).
+ * @param h The hub; NULL gives NULL.
+ * @return The ring, valid as long as the hub. */
 SSE_API const struct sse_replay *sse_hub_ring(const struct sse_hub *h);
-/** @return Subscribers attached. */
+/** @brief Count the subscribers.
+ * @param h The hub; NULL gives 0.
+ * @return Subscribers attached. */
 SSE_API size_t sse_hub_count(const struct sse_hub *h);
 /** @} */
 

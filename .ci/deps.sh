@@ -17,7 +17,7 @@ build=(meson ninja-build pkg-config gcc libc6-dev check binutils)
 # tests/interop: curl, and Chromium for the browser test. Chromium is
 # required, not best effort: the test skips without it, and a skip would
 # hide a missing install step.
-test=("${build[@]}" g++ clang libclang-rt-dev valgrind curl chromium)
+test=("${build[@]}" g++ clang libclang-rt-dev valgrind curl chromium doxygen mandoc)
 # The example servers on other loops (each behind a meson feature that is
 # auto: built when its package is there) and their conformance tests.
 test+=(libmicrohttpd-dev libevent-dev libuv1-dev libnghttp2-dev libssl-dev nghttp2-client openssl)

@@ -23,14 +23,25 @@ extern "C" {
 
 /**
  * @defgroup version Version
+ * The version of the headers (macros, fixed at compile time) and of the
+ * library linked at run time (sse_version()); the two differ when a
+ * program runs against a newer libsse.so.0 than it was built with.
  * @{
  */
+/** Major version of these headers: changes break the ABI. */
 #define SSE_VERSION_MAJOR 0
+/** Minor version of these headers: additions. */
 #define SSE_VERSION_MINOR 1
+/** Patch version of these headers: fixes only. */
 #define SSE_VERSION_PATCH 0
+/** The header version as a string, "major.minor.patch". */
 #define SSE_VERSION_STRING "0.1.0"
 
-/** @return (major << 16) | (minor << 8) | patch of the linked library. */
+/**
+ * @brief The version of the library linked at run time.
+ * @return (major << 16) | (minor << 8) | patch of the linked library.
+ * @since 0.1
+ */
 SSE_API unsigned sse_version(void);
 /** @} */
 
@@ -38,6 +49,11 @@ SSE_API unsigned sse_version(void);
  * @defgroup errors Errors
  * Every fallible function returns 0 or one of these negative codes.
  * @{
+ */
+/**
+ * The error table, as an X-macro: X(name, value, description) for every
+ * code. It feeds enum sse_error and sse_strerror(); an application may
+ * expand it too, e.g. to map the codes to its own names.
  */
 #define SSE_ERRORS(X)                                                          \
 	X(SSE_ERR_INVALID, -1, "invalid argument")                             \
@@ -59,28 +75,42 @@ SSE_API unsigned sse_version(void);
 	X(SSE_ERR_STALLED, -17, "transport accepted nothing for the stall time")   \
 	X(SSE_ERR_PINNED, -18, "frames an asynchronous transport holds block the ring")
 
+/** The error codes, from SSE_ERRORS(): SSE_OK (0), then one negative
+ * value per code (SSE_ERR_INVALID = -1, ..., SSE_ERR_PINNED = -18). */
 enum sse_error {
-	SSE_OK = 0,
+	SSE_OK = 0, /**< Success. */
 #define SSE_ERROR_ENUM(name, value, text) name = value,
 	SSE_ERRORS(SSE_ERROR_ENUM)
 #undef SSE_ERROR_ENUM
 };
 
-/** @return A static description of @p err; never NULL, even if unknown. */
+/**
+ * @brief Describe an error code.
+ * @param err 0 or a negative code returned by libsse.
+ * @return A static description of @p err; never NULL, even if unknown.
+ * @since 0.1
+ */
 SSE_API const char *sse_strerror(int err);
 /** @} */
 
 /**
  * @defgroup alloc Allocator hooks
  * Given per object; the struct is copied. NULL everywhere means libc.
- * All three functions must be set. @p old_size lets pool allocators work.
+ * All three functions must be set. @c old_size lets pool allocators work.
  * @{
  */
+/** Memory functions for one object (and what it allocates later). */
 struct sse_allocator {
+	/** Allocate @c size bytes (never 0); NULL on failure. */
 	void *(*alloc_fn)(size_t size, void *ctx);
+	/** Resize a block of @c old_size bytes to @c new_size (never 0); @c ptr
+	 * may be NULL with @c old_size 0. NULL on failure, and the old block
+	 * is then left as it was. */
 	void *(*realloc_fn)(void *ptr, size_t old_size, size_t new_size, void *ctx);
+	/** Free a block of @c size bytes, the size it was allocated with;
+	 * never called with NULL. */
 	void (*free_fn)(void *ptr, size_t size, void *ctx);
-	void *ctx;
+	void *ctx; /**< Passed to every function above. */
 };
 /** @} */
 

@@ -45,19 +45,24 @@ extern "C" {
 /** Refuse text that is not valid UTF-8 with SSE_ERR_UTF8. */
 #define SSE_ENCODE_STRICT_UTF8 0x1u
 
+/** One event, as the caller holds it: pointers and lengths, not
+ * NUL-terminated strings. Zero-initialise, then set retry to
+ * SSE_RETRY_NONE unless a retry field is wanted. */
 struct sse_event {
 	const char *id;   /**< NULL: no id field. May be empty. */
-	size_t id_len;
+	size_t id_len;    /**< Bytes at id; must be 0 when id is NULL. */
 	const char *type; /**< NULL: no event field (the client says "message"). */
-	size_t type_len;
+	size_t type_len;  /**< Bytes at type; must be 0 when type is NULL. */
 	const char *data; /**< NULL: no data line (id-only or retry-only block). */
-	size_t data_len;
+	size_t data_len;  /**< Bytes at data; must be 0 when data is NULL. */
 	long retry;       /**< SSE_RETRY_NONE, or 0..SSE_RETRY_MAX milliseconds. */
 };
 
 /**
  * @brief Check an event and compute its exact encoded size.
- * @param flags 0 or SSE_ENCODE_STRICT_UTF8.
+ * @param ev    The event; not kept.
+ * @param flags 0 or SSE_ENCODE_STRICT_UTF8 (other bits are ignored).
+ * @param size  Receives the number of bytes sse_encode() will write.
  * @return 0 and *size, or a negative code:
  * @retval SSE_ERR_INVALID        ev or size is NULL, or a length is set with a NULL pointer.
  * @retval SSE_ERR_ID_LINEBREAK   the id contains CR or LF.
@@ -72,6 +77,8 @@ SSE_API int sse_encode_size(const struct sse_event *ev, unsigned flags, size_t *
 /**
  * @brief Encode an event into a caller's buffer, in one pass over the data.
  *
+ * @param ev      The event; checked as by sse_encode_size(), not kept.
+ * @param flags   0 or SSE_ENCODE_STRICT_UTF8.
  * @param buf     Output; may be NULL only when cap is 0.
  * @param cap     Bytes available at buf.
  * @param written Receives the bytes written; on SSE_ERR_BUFFER, the size
@@ -90,16 +97,32 @@ SSE_API int sse_encode(const struct sse_event *ev, unsigned flags, char *buf,
  * Comments are ignored by clients; they keep idle connections open.
  * Line breaks in text start new comment lines, so text cannot end the
  * comment early. len 0 gives ":\n".
+ * @param text  The comment's text, without the leading ':'; may be NULL
+ *              when len is 0.
+ * @param len   Bytes at text.
+ * @param flags 0 or SSE_ENCODE_STRICT_UTF8.
+ * @param size  Receives the encoded size.
+ * @return 0 and *size, or
  * @retval SSE_ERR_INVALID text is NULL with len > 0, or size is NULL.
  * @retval SSE_ERR_UTF8    strict mode and text is not UTF-8.
  */
 SSE_API int sse_comment_size(const char *text, size_t len, unsigned flags, size_t *size);
 
-/** @brief Encode a comment; errors and @p written as in sse_encode(). */
+/**
+ * @brief Encode a comment; errors and @p written as in sse_encode().
+ * @param text, len, flags As for sse_comment_size().
+ * @param buf, cap, written As for sse_encode().
+ * @return 0, an error of sse_comment_size(), or SSE_ERR_BUFFER.
+ */
 SSE_API int sse_encode_comment(const char *text, size_t len, unsigned flags,
 			       char *buf, size_t cap, size_t *written);
 
-/** @return 1 if [s, s+len) is valid UTF-8 (RFC 3629), else 0. */
+/**
+ * @brief Check text as SSE_ENCODE_STRICT_UTF8 does.
+ * @param s   The bytes; may be NULL when len is 0.
+ * @param len Their number.
+ * @return 1 if [s, s+len) is valid UTF-8 (RFC 3629), else 0.
+ */
 SSE_API int sse_utf8_valid(const char *s, size_t len);
 /** @} */
 

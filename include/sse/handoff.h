@@ -42,6 +42,7 @@ struct sse_handoff;
 
 /**
  * @brief Make a handoff.
+ * @param out             Receives the handoff, to free with sse_handoff_free().
  * @param slots           Events queued at most (>= 1); rounded up to a
  *                        power of two, at least 2.
  * @param max_event_bytes Bytes one event may carry: id_len + type_len +
@@ -49,7 +50,9 @@ struct sse_handoff;
  * @param flags           Encoder flags the events are checked with at
  *                        push: the hub ring's flags (SSE_ENCODE_STRICT_UTF8).
  * @param alloc           NULL: libc. Copied.
- * @retval SSE_ERR_INVALID   a count is 0 or the allocator leaves a function unset.
+ * @return 0, or
+ * @retval SSE_ERR_INVALID   out is NULL, a count is 0, or the allocator
+ *                           leaves a function unset.
  * @retval SSE_ERR_TOO_LARGE the memory needed does not fit in size_t.
  * @retval SSE_ERR_NOMEM     *out is untouched.
  * @since 0.2
@@ -69,11 +72,13 @@ SSE_API void sse_handoff_free(struct sse_handoff *q);
  * flags, so the loop never receives an event the encoder refuses. What
  * only the hub can check (its ring assigns ids, so ev->id must be NULL;
  * or app ids, and it must be set) is checked by the hub at drain.
+ * @param q    The handoff.
  * @param ev   Copied before the call returns.
  * @param wake Required. Set to 1 when the caller must wake the loop: no
  *             wake-up was pending since the loop's last
  *             sse_handoff_drain() began. Set to 0 when one is pending (the
  *             loop will see this event); also 0 on error.
+ * @return 0, or
  * @retval SSE_ERR_QUEUE_FULL all slots are taken: the loop is behind.
  * @retval SSE_ERR_TOO_LARGE  the event carries more than max_event_bytes.
  * @retval SSE_ERR_INVALID    q, ev or wake is NULL.
@@ -91,22 +96,28 @@ SSE_API int sse_handoff_push(struct sse_handoff *q, const struct sse_event *ev, 
  * that producer is told to wake the loop again. Keep @p max (and the
  * bytes it may add up to) within the ring's bounds, so that the flush
  * that follows finds every event still in the ring.
+ * @param q         The handoff.
+ * @param h         The hub to publish into.
+ * @param now_ms    The loop's monotonic time, passed to sse_hub_publish().
  * @param max       Publish at most this many events; 0: the queue's slots.
  * @param published If not NULL, the events published.
- * @retval 0 the queue was found empty.
+ * @retval 0 the queue was found empty (after publishing what it held).
  * @retval 1 @p max events were published and more are queued: flush,
  *           then drain again (wake the loop yourself, or loop).
  * @retval SSE_ERR_PINNED, SSE_ERR_NOMEM the hub could not take the event
  *           at the head now; it stays queued, to be retried.
  * @retval other errors of sse_hub_publish(): that event is dropped (it
  *           can never be published); the events after it stay queued.
+ *           SSE_ERR_INVALID also for a NULL q or h.
  * @since 0.2
  */
 SSE_API int sse_handoff_drain(struct sse_handoff *q, struct sse_hub *h, uint64_t now_ms,
 			      size_t max, size_t *published);
 
-/** @return Events queued, as seen now (other threads may change it).
- * Thread-safe. @since 0.2 */
+/** @brief Count the events queued. Thread-safe.
+ * @param q The handoff; NULL gives 0.
+ * @return Events queued, as seen now (other threads may change it).
+ * @since 0.2 */
 SSE_API size_t sse_handoff_count(const struct sse_handoff *q);
 /** @} */
 

@@ -41,6 +41,12 @@ struct sse_http_options {
  * compress), X-Accel-Buffering: no (nginx), no Content-Length, and the
  * blank line that ends the head. o NULL: defaults. No Connection header:
  * keep-alive is HTTP/1.1's default and HTTP/2 forbids it.
+ * @param o       Options; NULL: the defaults.
+ * @param buf     Output; may be NULL only when cap is 0.
+ * @param cap     Bytes available at buf.
+ * @param written Receives the bytes written, or on SSE_ERR_BUFFER the
+ *                size needed.
+ * @return 0, SSE_ERR_BUFFER (nothing written), or
  * @retval SSE_ERR_INVALID cors_origin is empty or holds a control character
  *         other than HTAB; cors_credentials with cors_origin "*"; chunked
  *         with http2.
@@ -65,6 +71,7 @@ struct sse_http_field {
  * no status line and no framing (no Transfer-Encoding even with chunked:
  * the server frames the body). Nothing is allocated: the strings are
  * static or o->cors_origin, which must outlive their use.
+ * @param o      Options; NULL: the defaults.
  * @param fields Receives the fields, in order.
  * @param cap    Entries @p fields holds (SSE_HTTP_FIELDS_MAX always suffices).
  * @return The number of fields written (> 0), or
@@ -81,6 +88,8 @@ SSE_API int sse_http_response_fields(const struct sse_http_options *o,
  * and no Connection header. @p o gives the CORS lines (NULL: none): a
  * cross-origin client that gets no CORS headers sees a network error and
  * reconnects, so the 204 must carry them too.
+ * @param o, buf, cap, written As for sse_http_response_head().
+ * @return As sse_http_response_head().
  * @since 0.1
  */
 SSE_API int sse_http_stop(const struct sse_http_options *o, char *buf, size_t cap,
@@ -91,6 +100,11 @@ SSE_API int sse_http_stop(const struct sse_http_options *o, char *buf, size_t ca
  * (Content-Length set) that carries only "retry: @p retry_ms"; over
  * HTTP/1.1 it asks to close the connection: close it after writing.
  * Any other status would make a browser give up for good.
+ * @param o        Options; NULL: the defaults. With http2 set, no
+ *                 Connection header is written.
+ * @param retry_ms The reconnection delay to ask for, in milliseconds.
+ * @param buf, cap, written As for sse_http_response_head().
+ * @return 0, SSE_ERR_BUFFER, an error of sse_http_response_head(), or
  * @retval SSE_ERR_RETRY retry_ms is outside 0..SSE_RETRY_MAX.
  * @since 0.1
  */
@@ -109,9 +123,9 @@ SSE_API int sse_http_retry_later(const struct sse_http_options *o, long retry_ms
 /** One header field of a request, pointing into the caller's buffer. */
 struct sse_http_header {
 	const char *name; /**< As sent (compare without case). */
-	size_t name_len;
+	size_t name_len;  /**< Bytes at name. */
 	const char *value; /**< Without surrounding spaces and tabs. */
-	size_t value_len;
+	size_t value_len;  /**< Bytes at value (may be 0). */
 };
 
 /**
@@ -130,11 +144,11 @@ struct sse_http_request {
 	struct sse_http_header *headers; /**< The caller's array: set before parsing. */
 	size_t header_cap;   /**< Fields it has room for: set before parsing (may be 0). */
 	size_t header_count; /**< Fields parsed, in order: headers[0..header_count). */
-	const char *method;
-	size_t method_len;
+	const char *method; /**< The request method, as sent ("GET"). */
+	size_t method_len;  /**< Bytes at method. */
 	const char *target; /**< Path and query, as sent. */
-	size_t target_len;
-	int minor_version;  /**< HTTP/1.<minor_version> */
+	size_t target_len;  /**< Bytes at target. */
+	int minor_version;  /**< 0 for HTTP/1.0, 1 for HTTP/1.1. */
 	size_t head_len;    /**< Bytes of the head, blank line included. */
 };
 
@@ -272,6 +286,9 @@ SSE_API int sse_http_last_event_id(const struct sse_http_request *req, char *out
  * body: the size line to put before them (the CRLF after them is
  * "\r\n"); len 0 gives the last chunk: the body then ends with
  * "0\r\n\r\n", that head and the CRLF of the empty trailer section.
+ * @param len     The chunk's size in bytes; 0 for the last chunk.
+ * @param buf, cap, written As for sse_http_response_head().
+ * @return 0, SSE_ERR_BUFFER or SSE_ERR_INVALID.
  * @since 0.1
  */
 SSE_API int sse_http_chunk_head(size_t len, char *buf, size_t cap, size_t *written);

@@ -81,6 +81,10 @@ enum sse_replay_status {
 
 /**
  * @brief Create a ring. The config and the reset event are copied.
+ * @param out   Receives the ring, to free with sse_replay_free().
+ * @param cfg   Its settings; cfg->size must be set.
+ * @param alloc NULL: libc; else copied.
+ * @return 0, or
  * @retval SSE_ERR_INVALID cfg->size is unknown, a bound is 0, the epoch holds CR, LF or NUL, the reset
  *         event is invalid, flags has unknown bits, or alloc is incomplete.
  * @retval SSE_ERR_NOMEM   allocation failed, or the bounds need more memory
@@ -88,15 +92,23 @@ enum sse_replay_status {
  */
 SSE_API int sse_replay_new(struct sse_replay **out, const struct sse_replay_config *cfg,
 			   const struct sse_allocator *alloc);
-/** @brief Free a ring; NULL does nothing. */
+/** @brief Free a ring; NULL does nothing. Streams following it must have
+ * stopped (or been freed) first, and asynchronous transports must have
+ * completed the frames they hold.
+ * @param r The ring. */
 SSE_API void sse_replay_free(struct sse_replay *r);
 
-/** @brief Drop frames older than max_age_ms at now_ms, without publishing. */
+/** @brief Drop frames older than max_age_ms at now_ms, without publishing.
+ * @param r      The ring.
+ * @param now_ms The caller's monotonic time, in milliseconds.
+ * @return 0, or SSE_ERR_INVALID for a NULL ring. */
 SSE_API int sse_replay_expire(struct sse_replay *r, uint64_t now_ms);
 
 /**
  * @brief Encode an event once and keep it, dropping the oldest frames as
  * the bounds require.
+ * @param r      The ring.
+ * @param ev     The event; copied (encoded), so the caller may reuse it.
  * @param now_ms Caller's monotonic time (for max_age_ms; else any value).
  * @param seq    If not NULL, receives the frame's sequence number.
  * @retval SSE_ERR_INVALID  ring-assigned ids and ev->id is set, or app ids and it is not.
@@ -116,7 +128,9 @@ SSE_API int sse_replay_publish(struct sse_replay *r, const struct sse_event *ev,
 /**
  * @brief Map a Last-Event-ID to a cursor. O(1) for ring-assigned ids,
  * O(1) expected for application ids.
- * @param id NULL or len 0: live only.
+ * @param r      The ring.
+ * @param id     The client's Last-Event-ID; NULL or len 0: live only.
+ * @param len    Bytes at id.
  * @param cursor Receives the sequence number of the next frame to send:
  *        for FOUND, the one after the id; otherwise the next live frame.
  * @return an sse_replay_status, or SSE_ERR_INVALID.
@@ -126,6 +140,10 @@ SSE_API int sse_replay_seek(const struct sse_replay *r, const char *id, size_t l
 
 /**
  * @brief The frame at a cursor, without copying.
+ * @param r      The ring.
+ * @param cursor A sequence number, up to sse_replay_next_seq().
+ * @param bytes  Receives the frame's first byte.
+ * @param len    Receives its length.
  * @return 1 and the bytes (valid until the next publish), 0 when the
  *         cursor is at the live end (nothing yet),
  * @retval SSE_ERR_GAP     the frame was dropped: the cursor fell behind.
@@ -134,28 +152,45 @@ SSE_API int sse_replay_seek(const struct sse_replay *r, const char *id, size_t l
 SSE_API int sse_replay_frame(const struct sse_replay *r, uint64_t cursor, const char **bytes,
 			     size_t *len);
 
-/** @return The sequence number the next publish will get. */
+/** @brief The live end of the ring.
+ * @param r The ring; NULL gives 0.
+ * @return The sequence number the next publish will get. */
 SSE_API uint64_t sse_replay_next_seq(const struct sse_replay *r);
-/** @return The oldest retained sequence number (next_seq when empty). */
+/** @brief The oldest frame the ring holds.
+ * @param r The ring; NULL gives 0.
+ * @return The oldest retained sequence number (next_seq when empty). */
 SSE_API uint64_t sse_replay_first_seq(const struct sse_replay *r);
-/** @return Encoded bytes currently held (never above max_bytes). */
+/** @brief The ring's fill, in bytes.
+ * @param r The ring; NULL gives 0.
+ * @return Encoded bytes currently held (never above max_bytes). */
 SSE_API size_t sse_replay_bytes(const struct sse_replay *r);
-/** @return Frames currently held (never above max_events). */
+/** @brief The ring's fill, in frames.
+ * @param r The ring; NULL gives 0.
+ * @return Frames currently held (never above max_events). */
 SSE_API size_t sse_replay_count(const struct sse_replay *r);
 
-/** @return The ring's id prefix (its epoch, "" for plain ids or app ids),
- * NUL-terminated; valid as long as the ring. @since 0.2 */
+/** @brief The ring's id prefix.
+ * @param r The ring; NULL gives NULL.
+ * @return Its epoch ("" for plain ids or app ids), NUL-terminated; valid
+ * as long as the ring. @since 0.2 */
 SSE_API const char *sse_replay_epoch(const struct sse_replay *r);
 
-/** @return The id of the newest frame published, as a client would send
+/** @brief The id a client that saw everything would send back.
+ * @param r   The ring; NULL gives NULL.
+ * @param len Receives the id's length; must not be NULL (else NULL).
+ * @return The id of the newest frame published, as a client would send
  * it back (not NUL-terminated, valid until the next publish), even when
  * that frame was dropped since (by age); with ring ids and nothing
  * published, "<epoch>0", the point before frame 1; with app ids and no
  * frame held, "". @since 0.2 */
 SSE_API const char *sse_replay_newest_id(const struct sse_replay *r, size_t *len);
 
-/** @return The reset event (its id set to sse_replay_newest_id()) and 1,
- * or 0 when the ring has none; *ev is valid until the next publish.
+/** @brief The event sse_stream_resume() sends a client that missed events.
+ * @param r  The ring.
+ * @param ev Receives the event.
+ * @return The reset event (its id set to sse_replay_newest_id()) and 1,
+ * or 0 when the ring has none (or r or ev is NULL); *ev is valid until
+ * the next publish.
  * @since 0.2 */
 SSE_API int sse_replay_reset_event(const struct sse_replay *r, struct sse_event *ev);
 /** @} */

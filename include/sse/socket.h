@@ -27,11 +27,29 @@ extern "C" {
  * They copy what they take (the kernel does), so any bytes may be given.
  * @{
  */
+/**
+ * @brief An sse_write_fn for a non-blocking socket: one send().
+ * @param buf, len, taken As for sse_write_fn.
+ * @param ctx Points to the int file descriptor.
+ * @return 0 and *taken, SSE_ERR_WOULDBLOCK (EAGAIN), SSE_ERR_IO (any other
+ *         errno), or SSE_ERR_INVALID for a NULL ctx or taken.
+ * @since 0.1
+ */
 SSE_API int sse_socket_write(const void *buf, size_t len, size_t *taken, void *ctx);
-/** At most IOV_MAX pieces go in one sendmsg; the rest waits for the next call. */
+/**
+ * @brief An sse_writev_fn for a non-blocking socket: one sendmsg().
+ * At most IOV_MAX pieces go in one sendmsg; the rest waits for the next call.
+ * @param iov, n, taken As for sse_writev_fn.
+ * @param ctx Points to the int file descriptor.
+ * @return As sse_socket_write().
+ * @since 0.1
+ */
 SSE_API int sse_socket_writev(const struct sse_iovec *iov, size_t n, size_t *taken, void *ctx);
 
-/** @return A transport of sse_socket_write() and sse_socket_writev() on
+/** @brief A ready transport for a socket.
+ * @param fd Address of the descriptor; it must stay valid as long as the
+ *           stream.
+ * @return A transport of sse_socket_write() and sse_socket_writev() on
  * the descriptor at @p fd (no flush, no wake), ready for sse_stream_new().
  * @since 0.2 */
 SSE_API struct sse_transport sse_socket_transport(int *fd);

@@ -44,8 +44,8 @@ struct sse_replay; /* sse/replay.h */
 
 /** One piece of output, as struct iovec (kept apart from POSIX headers). */
 struct sse_iovec {
-	const void *base;
-	size_t len;
+	const void *base; /**< First byte of the piece. */
+	size_t len;       /**< Bytes in the piece. */
 };
 
 /**
@@ -56,8 +56,13 @@ struct sse_iovec {
  * Lifetime: @p buf is valid only during the call, unless the transport is
  * asynchronous (SSE_TRANSPORT_ASYNC): then the bytes it reports taken stay
  * valid, unmoved, until it reports them done with sse_stream_complete().
- * @param ctx The transport's context (struct sse_transport.ctx), never the
- *            stream's user pointer.
+ * @param buf   The bytes owed, from the first one not yet taken.
+ * @param len   Their number (> 0).
+ * @param taken Receives how many were taken (0..len); 0 with a return of
+ *              0 counts as SSE_ERR_WOULDBLOCK.
+ * @param ctx   The transport's context (struct sse_transport.ctx), never
+ *              the stream's user pointer.
+ * @return 0, SSE_ERR_WOULDBLOCK, or an error that fails the stream.
  */
 typedef int (*sse_write_fn)(const void *buf, size_t len, size_t *taken, void *ctx);
 /** Like sse_write_fn, for @p n pieces written in order (n >= 1); the
@@ -173,7 +178,10 @@ SSE_API int sse_stream_flush(struct sse_stream *s);
  * may be split across reads; the reader must send the bytes as they come.
  * Also allowed on a push stream with nothing in flight (it then bypasses
  * the write callback).
- * @param n Receives the bytes copied.
+ * @param s   The stream.
+ * @param buf Where the bytes go.
+ * @param cap Room at buf (> 0).
+ * @param n   Receives the bytes copied.
  * @return 0 with *n > 0, or
  * @retval SSE_ERR_WOULDBLOCK nothing is owed (*n = 0): suspend the
  *         connection until wake is called.
@@ -281,6 +289,8 @@ SSE_API int sse_stream_set_stall(struct sse_stream *s, uint64_t ms);
  * @brief Tell the stream the time; send a heartbeat if it was idle for its
  * interval, fail it if it stalled. For a stream not attached to a
  * struct sse_timers or a hub.
+ * @param s       The stream.
+ * @param now_ms  The caller's monotonic time, in milliseconds.
  * @param next_ms Receives when to call again (SSE_NO_DEADLINE: never).
  * @return 0, or the stream's error (a vanished peer shows up here).
  */
@@ -329,7 +339,11 @@ SSE_API int sse_stream_follow(struct sse_stream *s, const struct sse_replay *r, 
  * ring's reset event and resume live; else follow from the id on. The
  * one resume the hub uses too. Does not write the opening bytes (see
  * sse_stream_start()) and does not flush.
- * @param id     NULL or len 0: live only.
+ * @param s      The stream; as for sse_stream_follow().
+ * @param r      The ring; it must outlive the stream, as for
+ *               sse_stream_follow().
+ * @param id     The client's Last-Event-ID; NULL or len 0: live only.
+ * @param len    Bytes at id.
  * @param status If not NULL, receives the sse_replay_status of the seek.
  * @return 0, or an error of sse_stream_send() for the reset event.
  * @since 0.2

@@ -21,19 +21,18 @@
  * (SSE_TRANSPORT_ASYNC): what it takes are pointers into the ring (or the
  * stream's own queue), never copies. They go to the connection's output
  * queue, a list of pieces that one sendmsg() gathers, and are completed
- * (sse_stream_complete()) as the kernel accepts them. The transport takes
- * bytes only while the connection is being written ("pumped"):
+ * as the kernel accepts them. The transport takes bytes only while the
+ * connection is being written ("pumped"):
  *
- *   HTTP/2: nghttp2_session_send() calls events_read() (the data source)
- *   for up to `length` bytes; it calls sse_hub_writable(), whose writev
- *   stages up to that many bytes, and returns their count with
- *   NGHTTP2_DATA_FLAG_NO_COPY. nghttp2 then calls h2_send_data() with the
- *   frame header, which queues the header and the staged pieces. Nothing
- *   owed: NGHTTP2_ERR_DEFERRED. Asked to write at any other time (a
- *   publish, a heartbeat), the transport takes nothing, resumes the
- *   deferred data (nghttp2_session_resume_data()) and marks the
- *   connection for a pump at the end of the loop turn.
- *   HTTP/1.1: the same without nghttp2: the writev queues the pieces.
+ *   HTTP/2: the adapter libsse-nghttp2 (sse/nghttp2.h) answers GET /events
+ *   with a data source that hands out NGHTTP2_DATA_FLAG_NO_COPY lengths;
+ *   nghttp2 frames them and sse_h2_send_data() gives h2_send_frame() the
+ *   frame header and the pieces, which it queues; sse_h2_complete() as
+ *   they go. The adapter resumes deferred data when the stream has bytes
+ *   again and wakes the connection (h2_wake(): a pump at the end of the
+ *   loop turn). See doc/nghttp2.md.
+ *   HTTP/1.1: the same without nghttp2: the writev queues the pieces, and
+ *   sse_stream_complete() as they go.
  *
  * A pull stream would copy every frame once per subscriber (into nghttp2's
  * frame buffer, or ours with NO_COPY); this copies none while the kernel
@@ -65,6 +64,7 @@
 #include <unistd.h>
 
 #include <nghttp2/nghttp2.h>
+#include <sse/nghttp2.h>
 #ifdef SSE_H2_TLS
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -76,7 +76,6 @@
 #define HEAD_MAX ((size_t)16 * 1024) /* an HTTP/1.1 head; a kept HTTP/2 field */
 #define H1_FIELDS 64                 /* header fields of an HTTP/1.1 request */
 #define OUT_MAX ((size_t)256 * 1024) /* queued output before a connection stops taking */
-#define STAGE_MAX 64                 /* pieces taken and not framed yet (HTTP/2) */
 #define IOV_BATCH 64                 /* pieces per sendmsg */
 #define H2_STREAMS 100               /* SETTINGS_MAX_CONCURRENT_STREAMS */
 #define REQUEST_TIMEOUT_MS 10000u    /* accept to a complete HTTP/1.1 request */
@@ -109,12 +108,10 @@ struct strm {
 	struct conn *c;
 	struct strm *prev, *next;  /* the connection's */
 	int32_t id;                /* 0: HTTP/1.1 */
-	struct sse_stream *s;      /* a subscriber of /events */
-	struct sse_iovec stage[STAGE_MAX]; /* taken by writev, not framed yet */
-	size_t stage_head, stage_n, staged;
-	size_t want;               /* in events_read: bytes writev may stage */
-	size_t queued;             /* its bytes in the output queue */
-	bool in_read, deferred, closed, dropped, ending, answered, too_big;
+	struct sse_stream *s;      /* HTTP/1.1: a subscriber of /events */
+	struct sse_h2_stream *h2;  /* HTTP/2: a subscriber of /events */
+	size_t queued;             /* HTTP/1.1: its bytes in the output queue */
+	bool closed, answered, too_big;
 	char *field[F_COUNT];      /* the HTTP/2 request, copied */
 	size_t field_len[F_COUNT];
 	char *body;
@@ -127,7 +124,8 @@ struct strm {
 struct seg {
 	const char *ref;    /* a subscriber's bytes; NULL: owned, at buf + off */
 	size_t off, len;
-	struct strm *owner; /* with ref */
+	struct strm *owner; /* with ref: an HTTP/1.1 subscriber, */
+	struct sse_h2_stream *h2; /* or an HTTP/2 one */
 };
 
 struct out {
@@ -179,12 +177,10 @@ struct srv {
 	int epoll_fd, listen_fd, signal_fd;
 	struct sse_hub *hub;
 	nghttp2_session_callbacks *cbs;
+	struct sse_h2_config h2; /* how /events streams are bound (ctx: the conn) */
 	struct conn *conns, *dirty, *closed;
 	uint64_t now, next_sweep, stop_deadline;
 	bool published, stop_requested, stopping, sweep_wanted;
-	char events_head[512];   /* the /events head as HTTP/2 fields */
-	nghttp2_nv events_nv[8];
-	size_t events_nv_len;
 #ifdef SSE_H2_TLS
 	SSL_CTX *tls;
 #endif
@@ -260,30 +256,39 @@ static bool out_own(struct conn *c, const void *p, size_t len)
 	return true;
 }
 
-/* A subscriber's bytes, by reference: they stay valid until completed. */
-static bool out_ref(struct conn *c, struct strm *t, const char *p, size_t len)
+/* A subscriber's bytes, by reference (t for HTTP/1.1, else h2): they
+ * stay valid until completed. */
+static bool out_ref(struct conn *c, struct strm *t, struct sse_h2_stream *h2, const char *p,
+		    size_t len)
 {
 	struct out *q = &c->out;
 	struct seg *last = q->n > q->head ? &q->seg[q->n - 1] : NULL;
 
-	if (last == NULL || last->owner != t || last->ref + last->len != p) {
+	if (last == NULL || last->owner != t || last->h2 != h2 || last->ref + last->len != p) {
 		last = out_new_seg(q);
 		if (last == NULL)
 			return false;
-		*last = (struct seg){.ref = p, .owner = t};
+		*last = (struct seg){.ref = p, .owner = t, .h2 = h2};
 	}
 	last->len += len;
 	q->bytes += len;
-	t->queued += len;
+	if (t != NULL)
+		t->queued += len;
 	c->produced += len;
 	return true;
 }
 
 static void strm_finish(struct strm *t);
 
-/* The transport is done with n bytes of t (sent, copied or cancelled). */
-static void strm_done(struct strm *t, size_t n)
+/* The transport is done with n bytes of s (sent, copied or cancelled). */
+static void seg_done(struct seg *s, size_t n)
 {
+	struct strm *t = s->owner;
+
+	if (s->h2 != NULL) {
+		sse_h2_complete(s->h2, n); /* may free it: s->len is 0 then */
+		return;
+	}
 	sse_stream_complete(t->s, n);
 	t->queued -= n;
 	if (t->closed && t->queued == 0)
@@ -306,7 +311,7 @@ static void out_consume(struct out *q, size_t n)
 			continue;
 		}
 		s->ref += k;
-		strm_done(s->owner, k); /* may free the owner: s->len is 0 then */
+		seg_done(s, k); /* may free the owner: s->len is 0 then */
 	}
 }
 
@@ -328,8 +333,9 @@ static bool out_spill(struct out *q)
 		s->ref = NULL;
 		s->off = q->buf_len;
 		q->buf_len += s->len;
-		strm_done(s->owner, s->len);
+		seg_done(s, s->len);
 		s->owner = NULL;
+		s->h2 = NULL;
 	}
 	return true;
 }
@@ -365,7 +371,7 @@ static void out_cancel(struct out *q)
 {
 	for (size_t i = q->head; i < q->n; i++)
 		if (q->seg[i].ref != NULL)
-			strm_done(q->seg[i].owner, q->seg[i].len);
+			seg_done(&q->seg[i], q->seg[i].len);
 	q->head = q->n = q->buf_len = q->bytes = 0;
 }
 
@@ -594,12 +600,9 @@ static void strm_clear_request(struct strm *t)
 	t->body_len = t->body_cap = 0;
 }
 
-/* Free it: its transport holds nothing any more. What it took and never
- * framed goes last, in the order taken. */
+/* Free it: its transport holds nothing any more. */
 static void strm_finish(struct strm *t)
 {
-	if (t->s != NULL && t->staged > 0)
-		sse_stream_complete(t->s, t->staged);
 	sse_stream_free(t->s);
 	strm_clear_request(t);
 	if (t->prev != NULL)
@@ -617,6 +620,8 @@ static void strm_close(struct strm *t)
 {
 	if (t->s != NULL)
 		sse_hub_unsubscribe(t->c->srv->hub, t->s);
+	sse_h2_close(t->h2); /* freed by the adapter once its bytes are done */
+	t->h2 = NULL;
 	t->closed = true;
 	strm_clear_request(t);
 	if (t->queued == 0)
@@ -792,7 +797,8 @@ static int publish(struct srv *srv, const struct request *rq, const char *body, 
 	return 202;
 }
 
-/* The hub dropped a subscriber: it missed events, stalled, or failed. */
+/* The hub dropped a subscriber: it missed events, stalled, or failed.
+ * Over HTTP/2 only its stream ends (RST_STREAM CANCEL). */
 static void on_drop(struct sse_stream *s, int err, void *user)
 {
 	struct strm *t = sse_stream_user(s);
@@ -800,13 +806,10 @@ static void on_drop(struct sse_stream *s, int err, void *user)
 	(void)user;
 	if (err == SSE_ERR_GAP || err == SSE_ERR_STALLED)
 		fprintf(stderr, NAME ": dropped a slow subscriber: %s\n", sse_strerror(err));
-	t->dropped = true;
-	if (t->id == 0) {
+	if (t->id == 0)
 		conn_close(t->c);
-	} else if (!t->in_read) { /* in events_read, its return value resets it */
-		nghttp2_submit_rst_stream(t->c->h2, NGHTTP2_FLAG_NONE, t->id, NGHTTP2_CANCEL);
-		mark_dirty(t->c);
-	}
+	else
+		sse_h2_reset(t->h2, NGHTTP2_CANCEL); /* wakes the connection */
 }
 
 /* A subscriber for t: an asynchronous transport, the --retry value. */
@@ -826,97 +829,29 @@ static int strm_subscriber(struct strm *t, sse_write_fn write, sse_writev_fn wri
 	return rc;
 }
 
-/* ---- HTTP/2: a stream's transport and data source */
+/* ---- HTTP/2: the event streams' frames (libsse-nghttp2) */
 
-/* Take up to t->want bytes of pieces into the stage (pointers only). */
-static int h2_writev(const struct sse_iovec *iov, size_t n, size_t *taken, void *ctx)
+/* A DATA frame of /events: the header copied, the payload by reference. */
+static int h2_send_frame(struct sse_h2_stream *st, const struct sse_h2_frame *f, void *ctx)
 {
-	struct strm *t = ctx;
-	size_t got = 0;
+	static const char zeros[256];
+	struct conn *c = ctx;
 
-	if (!t->in_read) { /* a publish or heartbeat: have nghttp2 ask for it */
-		if (t->deferred && !t->closed) {
-			t->deferred = false;
-			nghttp2_session_resume_data(t->c->h2, t->id);
-		}
-		mark_dirty(t->c);
-		return SSE_ERR_WOULDBLOCK;
-	}
-	for (size_t i = 0; i < n && got < t->want && t->stage_n < STAGE_MAX; i++) {
-		size_t k = min_size(iov[i].len, t->want - got);
-
-		t->stage[(t->stage_head + t->stage_n++) % STAGE_MAX] =
-			(struct sse_iovec){iov[i].base, k};
-		got += k;
-	}
-	t->want -= got;
-	t->staged += got;
-	*taken = got;
-	return got > 0 ? 0 : SSE_ERR_WOULDBLOCK;
+	if (c->out.bytes >= OUT_MAX)
+		return SSE_ERR_WOULDBLOCK; /* nghttp2 offers it again at the next pump */
+	if (!out_own(c, f->head, f->head_len))
+		return SSE_ERR_NOMEM;
+	for (size_t i = 0; i < f->n; i++)
+		if (!out_ref(c, NULL, st, f->data[i].base, f->data[i].len))
+			return SSE_ERR_NOMEM;
+	return f->pad == 0 || out_own(c, zeros, f->pad) ? 0 : SSE_ERR_NOMEM;
 }
 
-static int h2_write(const void *buf, size_t len, size_t *taken, void *ctx)
+/* An event stream has bytes for nghttp2: pump at the end of the turn. */
+static void h2_wake(struct sse_h2_stream *st, void *ctx)
 {
-	const struct sse_iovec one = {buf, len};
-
-	return h2_writev(&one, 1, taken, ctx);
-}
-
-/* nghttp2 may send up to length bytes on t: stage them from the stream
- * and report them NO_COPY; h2_send_data() queues them. */
-static ssize_t events_read(nghttp2_session *ss, int32_t id, uint8_t *buf, size_t length,
-			   uint32_t *flags, nghttp2_data_source *src, void *user)
-{
-	struct strm *t = src->ptr;
-
-	(void)ss, (void)id, (void)buf, (void)user;
-	if (t->staged < length && !t->ending && !t->dropped) {
-		t->in_read = true;
-		t->want = length - t->staged;
-		sse_hub_writable(t->c->srv->hub, t->s); /* drops go to on_drop() */
-		t->in_read = false;
-		t->want = 0;
-	}
-	if (t->dropped)
-		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM */
-	if (t->staged > 0) {
-		*flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-		return (ssize_t)min_size(t->staged, length);
-	}
-	if (t->ending) {
-		*flags |= NGHTTP2_DATA_FLAG_EOF;
-		return 0;
-	}
-	t->deferred = true; /* h2_writev() resumes it */
-	return NGHTTP2_ERR_DEFERRED;
-}
-
-/* The frame header, then length staged bytes by reference. */
-static int h2_send_data(nghttp2_session *ss, nghttp2_frame *frame, const uint8_t *framehd,
-			size_t length, nghttp2_data_source *src, void *user)
-{
-	struct conn *c = user;
-	struct strm *t = src->ptr;
-
-	(void)ss, (void)frame; /* no padding: we set no select_padding_callback */
-	if (!out_own(c, framehd, 9))
-		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	while (length > 0) {
-		struct sse_iovec *p = &t->stage[t->stage_head];
-		size_t k = min_size(p->len, length);
-
-		if (!out_ref(c, t, p->base, k))
-			return NGHTTP2_ERR_CALLBACK_FAILURE;
-		p->base = (const char *)p->base + k;
-		p->len -= k;
-		t->staged -= k;
-		length -= k;
-		if (p->len == 0) {
-			t->stage_head = (t->stage_head + 1) % STAGE_MAX;
-			t->stage_n--;
-		}
-	}
-	return c->out.bytes >= OUT_MAX ? NGHTTP2_ERR_PAUSE : 0;
+	(void)st;
+	mark_dirty(ctx);
 }
 
 /* Every other frame, copied (they are small). */
@@ -981,30 +916,21 @@ static void h2_reply(struct strm *t, int status, const char *allow, const char *
 					  NGHTTP2_INTERNAL_ERROR);
 }
 
-/* GET /events: subscribe (writes nothing yet), then the 200 HEADERS
- * with events_read() as the data source. */
-static void h2_events(struct strm *t, const struct request *rq)
+/* GET /events: a subscriber, bound to the stream by the adapter. */
+static void h2_events(struct strm *t)
 {
-	struct srv *srv = t->c->srv;
-	nghttp2_data_provider prd = {.source.ptr = t, .read_callback = events_read};
-	char id[HEAD_MAX];
-	size_t id_len = 0;
+	struct sse_h2_config cfg = t->c->srv->h2;
+	const struct sse_h2_request rq = {
+		.path = t->field[F_PATH], .path_len = t->field_len[F_PATH],
+		.last_event_id = t->field[F_LAST_ID], .last_event_id_len = t->field_len[F_LAST_ID]};
+	int rc;
 
-	if (resume_id(rq, id, sizeof(id), &id_len) != 0) {
-		h2_reply(t, 400, NULL, NULL, 0);
-		return;
-	}
-	if (strm_subscriber(t, h2_write, h2_writev) != 0 ||
-	    sse_hub_subscribe(srv->hub, t->s, id, id_len, NULL) != 0) {
-		sse_stream_free(t->s); /* it took nothing: not asked by nghttp2 yet */
-		t->s = NULL;
-		h2_reply(t, 503, NULL, NULL, 0);
-		return;
-	}
-	t->answered = true;
-	if (nghttp2_submit_response(t->c->h2, t->id, srv->events_nv, srv->events_nv_len, &prd))
-		nghttp2_submit_rst_stream(t->c->h2, NGHTTP2_FLAG_NONE, t->id,
-					  NGHTTP2_INTERNAL_ERROR); /* on close: freed */
+	cfg.ctx = t->c;
+	rc = sse_h2_respond(&t->h2, t->c->h2, t->id, &cfg, &rq, t);
+	if (rc == 0)
+		t->answered = true;
+	else
+		h2_reply(t, rc == SSE_ERR_HTTP ? 400 : 503, NULL, NULL, 0);
 }
 
 static struct span field_span(const struct strm *t, enum field f)
@@ -1027,7 +953,7 @@ static void h2_request(struct strm *t)
 		r = route(t->c->srv, &rq, &allow);
 	}
 	if (r == ROUTE_EVENTS) {
-		h2_events(t, &rq);
+		h2_events(t);
 	} else if (r == ROUTE_PUBLISH) {
 		st = publish(t->c->srv, &rq, t->body, t->body_len, text, sizeof(text), &len);
 		h2_reply(t, st, NULL, st == 202 ? text : NULL, len);
@@ -1124,7 +1050,7 @@ static int on_frame_recv(nghttp2_session *ss, const nghttp2_frame *frame, void *
 }
 
 /* The stream ended: sent, reset by the client (RST_STREAM), or refused.
- * Only its own subscriber goes. */
+ * Only its own subscriber goes (strm_close(): sse_h2_close()). */
 static int on_stream_close(nghttp2_session *ss, int32_t id, uint32_t code, void *user)
 {
 	struct strm *t = nghttp2_session_get_stream_user_data(ss, id);
@@ -1142,41 +1068,13 @@ static int h2_callbacks(nghttp2_session_callbacks **out)
 	if (nghttp2_session_callbacks_new(&cb) != 0)
 		return -1;
 	nghttp2_session_callbacks_set_send_callback(cb, h2_send);
-	nghttp2_session_callbacks_set_send_data_callback(cb, h2_send_data);
+	nghttp2_session_callbacks_set_send_data_callback(cb, sse_h2_send_data);
 	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
 	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
 	*out = cb;
-	return 0;
-}
-
-/* The /events head of sse_http_response_head(), as HTTP/2 fields. */
-static int events_fields(struct srv *srv)
-{
-	static const struct sse_http_options o = {.http2 = 1};
-	char *p = srv->events_head, *end;
-	size_t len = 0;
-
-	if (sse_http_response_head(&o, p, sizeof(srv->events_head) - 1, &len) != 0)
-		return -1;
-	p[len] = '\0';
-	srv->events_nv[srv->events_nv_len++] = nv(":status", "200");
-	p = strstr(p, "\r\n") + 2; /* past the status line */
-	while ((end = strstr(p, "\r\n")) != NULL && end != p && srv->events_nv_len < 8) {
-		char *colon = memchr(p, ':', (size_t)(end - p)), *v = colon + 1;
-
-		if (colon == NULL)
-			return -1;
-		*colon = *end = '\0';
-		for (char *q = p; q < colon; q++)
-			*q = (char)tolower((unsigned char)*q);
-		while (*v == ' ')
-			v++;
-		srv->events_nv[srv->events_nv_len++] = nv(p, v);
-		p = end + 2;
-	}
 	return 0;
 }
 
@@ -1326,7 +1224,7 @@ static int h1_writev(const struct sse_iovec *iov, size_t n, size_t *taken, void 
 	for (size_t i = 0; i < n && c->out.bytes < OUT_MAX; i++) {
 		size_t k = min_size(iov[i].len, OUT_MAX - c->out.bytes);
 
-		if (!out_ref(c, t, iov[i].base, k))
+		if (!out_ref(c, t, NULL, iov[i].base, k))
 			return SSE_ERR_NOMEM;
 		got += k;
 	}
@@ -1777,23 +1675,16 @@ static void reap(struct srv *srv)
 }
 
 /* Shutdown: HTTP/1.1 subscribers close; an HTTP/2 one ends its stream
- * cleanly (END_STREAM) once what it took is out. */
+ * cleanly (END_STREAM) once it owes nothing. */
 static int stop_subscriber(struct sse_stream *s, void *ctx)
 {
 	struct strm *t = sse_stream_user(s);
 
 	(void)ctx;
-	if (t->id == 0) {
+	if (t->id == 0)
 		conn_close(t->c);
-		return 0;
-	}
-	sse_hub_unsubscribe(t->c->srv->hub, s);
-	t->ending = true;
-	if (t->deferred) {
-		t->deferred = false;
-		nghttp2_session_resume_data(t->c->h2, t->id);
-	}
-	mark_dirty(t->c);
+	else
+		sse_h2_end(t->h2); /* wakes the connection */
 	return 0;
 }
 
@@ -1902,14 +1793,18 @@ static int srv_init(struct srv *srv)
 	srv->signal_fd = open_signals();
 	if (srv->epoll_fd < 0 || srv->signal_fd < 0 ||
 	    watch(srv, srv->listen_fd, &srv->listen_fd) < 0 ||
-	    watch(srv, srv->signal_fd, &srv->signal_fd) < 0 || h2_callbacks(&srv->cbs) != 0 ||
-	    events_fields(srv) != 0) {
+	    watch(srv, srv->signal_fd, &srv->signal_fd) < 0 || h2_callbacks(&srv->cbs) != 0) {
 		fprintf(stderr, NAME ": setup: %s\n", strerror(errno));
 		return -1;
 	}
 	rc = server_hub_new(&srv->opt, on_drop, srv, &srv->hub);
 	if (rc < 0)
 		fprintf(stderr, NAME ": setup: %s\n", sse_strerror(rc));
+	sse_h2_config_init(&srv->h2);
+	srv->h2.hub = srv->hub;
+	srv->h2.send = h2_send_frame;
+	srv->h2.wake = h2_wake;
+	srv->h2.retry_ms = srv->opt.retry_ms;
 	return rc < 0 ? -1 : 0;
 }
 

@@ -74,10 +74,20 @@ map_symbols() {
 	}' "$1"
 }
 
-# Names of the functions declared with SSE_API in the public headers: the
-# umbrella sse.h and the module headers under sse/ beside it.
+# The headers of a library: the umbrella sse.h and the module headers it
+# includes, or an adapter's one header (include/sse/NAME.h).
+headers_of() {
+	echo "$1"
+	if [ "$(basename "$1")" = sse.h ]; then
+		grep -o '^#include <sse/[a-z0-9_]*\.h>' "$1" | sed -E 's|.*<(.*)>|\1|' |
+			sed "s|^|$(dirname "$1")/|"
+	fi
+}
+
+# Names of the functions declared with SSE_API in those headers.
 header_symbols() {
-	cat "$1" "$(dirname "$1")"/sse/*.h | grep -v '^[[:space:]]*#' | tr '\n\t' '  ' |
+	# shellcheck disable=SC2046
+	cat $(headers_of "$1") | grep -v '^[[:space:]]*#' | tr '\n\t' '  ' |
 		grep -o 'SSE_API[^;(]*(' |
 		sed -E 's/[[:space:]]*\($//; s/.*[^A-Za-z0-9_]//' | sort -u
 }
@@ -98,11 +108,11 @@ sort -u -o "$tmp/map.names" "$tmp/map.names"
 
 header_symbols "$header" >"$tmp/header.names"
 comm -23 "$tmp/header.names" "$tmp/map.names" | while read -r s; do
-	echo "FAIL: $s is declared SSE_API in sse.h but missing from libsse.map" >&2
+	echo "FAIL: $s is declared SSE_API in $(basename "$header") but missing from $(basename "$map")" >&2
 	echo x
 done >"$tmp/f1"
 comm -13 "$tmp/header.names" "$tmp/map.names" | while read -r s; do
-	echo "FAIL: $s is in libsse.map but not declared SSE_API in sse.h" >&2
+	echo "FAIL: $s is in $(basename "$map") but not declared SSE_API in $(basename "$header")" >&2
 	echo x
 done >"$tmp/f2"
 [ ! -s "$tmp/f1" ] && [ ! -s "$tmp/f2" ] || fail=1
@@ -195,4 +205,4 @@ if [ "$fail" -ne 0 ]; then
 	echo "$(basename "$lib"): export check FAILED ($count names in libsse.map)"
 	exit 1
 fi
-echo "$(basename "$lib"): exports match libsse.map and sse.h ($count functions)"
+echo "$(basename "$lib"): exports match $(basename "$map") and $(basename "$header") ($count functions)"

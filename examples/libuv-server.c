@@ -9,26 +9,18 @@
  * subscribes (Last-Event-ID header or lastEventId query resumes), POST
  * /publish[?event=NAME] publishes its body and answers 202 with the id.
  *
- * How libuv meets the stream contract: each subscriber's stream has an
- * asynchronous transport (SSE_TRANSPORT_ASYNC). Its writev issues one
- * uv_write whose buffers point at the pieces libsse hands out, the ring's
- * frames and the stream's own queued bytes, without copying them; libsse
- * keeps those bytes in place (ring frames pinned) until the uv_write
- * callback reports them done with sse_stream_complete(). libuv completes
- * a stream's writes in order, also when uv_close() cancels them
- * (UV_ECANCELED), which it does before the handle's close callback: so
- * the close callback is where a subscriber's stream is freed.
- *
- * Backpressure: writev takes bytes only while libuv's write queue for
- * the socket is under HIGH_WATER, and says would-block above it; a write
- * callback that finds the queue drained below LOW_WATER tells the hub
- * (sse_hub_writable()). A check handle flushes the hub once per loop turn
- * after that turn's publishes, and revisits the subscribers whose writes
- * hold frames (revisit()); a timer calls sse_hub_tick() at its next
- * deadline (heartbeats, stalls). A subscriber that the hub drops, or
- * whose peer vanished (read error or EOF), is closed with uv_close().
- * SIGINT/SIGTERM close every handle (uv_walk), and the loop ends when
- * the last close callback has run: uv_loop_close() then succeeds.
+ * How libuv meets the stream contract: libsse-libuv (sse/libuv.h) does
+ * it. A driver runs the hub on the loop (a flush at the end of each loop
+ * phase that may have published, sse_hub_tick() from a timer at the
+ * hub's next deadline), and each subscriber is an sse_uv_conn: its
+ * stream's writev is one uv_write pointing at libsse's bytes, completed
+ * from the write callback, with backpressure on libuv's write queue. A
+ * subscriber that the hub drops (sse_uv_drop), or whose peer vanished,
+ * is closed by the adapter, which hands its handle back (on_sub_closed)
+ * once libuv is done with every buffer. This file parses HTTP and
+ * answers the other requests. SIGINT/SIGTERM close the driver and every
+ * other handle (uv_walk); the loop ends when the last close callback has
+ * run, and uv_loop_close() then succeeds.
  *
  * Copies: none of event bytes per subscriber (frames are encoded once
  * into the ring by sse_hub_publish(), and uv_write points into it); the
@@ -50,6 +42,8 @@
 
 #include <uv.h>
 
+#include <sse/libuv.h>
+
 #include "server.h"
 
 #define NAME "sse-libuv"
@@ -57,25 +51,21 @@
 #define HEAD_FIELDS 64                    /* its header fields; past them: 431 */
 #define REQUEST_TIMEOUT_MS 10000u         /* from accept to a complete request */
 #define LINGER_MS 1000u                   /* for a client to read our answer and close */
-#define HIGH_WATER ((size_t)256 * 1024)   /* libuv's write queue per subscriber, at most */
-#define LOW_WATER (HIGH_WATER / 2)        /* when a waiting subscriber is offered more */
 
 enum conn_state {
 	READING_HEAD,
 	READING_BODY,
 	LINGERING, /* answered, write side shut down: reading until the client closes */
-	STREAMING, /* a subscriber */
+	STREAMING, /* a subscriber: its socket is the adapter's until on_sub_closed() */
 };
 
 struct server {
 	uv_loop_t loop; /* loop.data: this struct; every handle's data: NULL */
 	uv_tcp_t listener;
-	uv_timer_t tick;     /* sse_hub_tick() at the hub's next deadline */
-	uv_check_t turn_end; /* sse_hub_flush() after the turn's publishes */
 	uv_signal_t sigint, sigterm;
 	struct server_options opt;
 	struct sse_hub *hub;
-	bool published;
+	struct sse_uv_hub *driver; /* flushes and ticks the hub */
 };
 
 struct conn {
@@ -93,15 +83,7 @@ struct conn {
 	size_t body_len, body_want;
 	const char *event_type; /* ?event=, decoded in place in head */
 	size_t event_type_len;
-	struct sse_stream *stream;
-};
-
-/* One uv_write of a subscriber's bytes: they belong to libsse until the
- * callback completes them. */
-struct stream_write {
-	uv_write_t req;
-	struct conn *c;
-	size_t len;
+	struct sse_uv_conn *sub; /* a subscriber's stream on tcp */
 };
 
 /* A generic answer, copied into its own buffer. */
@@ -116,125 +98,6 @@ static char scratch[64 * 1024];
 
 static void conn_close(struct conn *c);
 
-/* ---- subscribers: the asynchronous transport */
-
-/* libuv is done with these bytes (sent, or cancelled by uv_close): give
- * them back to libsse, in order, and hand out what is owed meanwhile
- * once libuv's queue has drained enough. sse_hub_writable() also tells
- * the hub that a subscriber caught up, or drops it (on_drop). */
-static void on_stream_written(uv_write_t *req, int status)
-{
-	struct stream_write *w = (struct stream_write *)req;
-	struct conn *c = w->c;
-	size_t len = w->len;
-
-	free(w);
-	sse_stream_complete(c->stream, len);
-	if (c->closing)
-		return; /* the close callback frees the stream */
-	if (status < 0) {
-		conn_close(c); /* the peer is gone */
-		return;
-	}
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= LOW_WATER)
-		(void)sse_hub_writable(c->srv->hub, c->stream);
-}
-
-/* Take the pieces, up to what keeps libuv's queue under HIGH_WATER (the
- * last one possibly in part), in one uv_write that points at them. */
-static int on_writev(const struct sse_iovec *iov, size_t n, size_t *taken, void *ctx)
-{
-	struct conn *c = ctx;
-	uv_buf_t bufs[SSE_IOV_MAX];
-	size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
-	size_t room, len = 0, k;
-	struct stream_write *w;
-
-	if (queued >= HIGH_WATER)
-		return SSE_ERR_WOULDBLOCK; /* until on_stream_written() finds room */
-	room = HIGH_WATER - queued;
-	for (k = 0; k < n && len < room; k++) {
-		size_t part = iov[k].len < room - len ? iov[k].len : room - len;
-
-		bufs[k] = uv_buf_init((char *)iov[k].base, (unsigned)part);
-		len += part;
-	}
-	w = malloc(sizeof(*w));
-	if (w == NULL)
-		return SSE_ERR_NOMEM;
-	*w = (struct stream_write){.c = c, .len = len};
-	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, (unsigned)k, on_stream_written) != 0) {
-		free(w);
-		return SSE_ERR_IO;
-	}
-	*taken = len;
-	return 0;
-}
-
-static int on_write(const void *buf, size_t len, size_t *taken, void *ctx)
-{
-	const struct sse_iovec one = {buf, len};
-
-	return on_writev(&one, 1, taken, ctx);
-}
-
-/* The hub let a subscriber go: it missed events (SSE_ERR_GAP), its peer
- * took nothing for the stall time, or its transport failed. Its client
- * resumes with Last-Event-ID. */
-static void on_drop(struct sse_stream *s, int err, void *user)
-{
-	(void)user;
-	if (err == SSE_ERR_GAP || err == SSE_ERR_STALLED)
-		fprintf(stderr, NAME ": dropped a slow subscriber: %s\n", sse_strerror(err));
-	conn_close(sse_stream_user(s));
-}
-
-/* A subscriber waiting on libuv is not visited by sse_hub_flush(), yet
- * the frames its uv_writes hold stay pinned in the ring. After a turn's
- * publishes, offer more to each one holding bytes: one that fell out of
- * the ring fails with SSE_ERR_GAP and is closed, which cancels its writes
- * and lets its pins go before they block publishing (SSE_ERR_PINNED). */
-static int revisit(struct sse_stream *s, void *hub)
-{
-	if (sse_stream_inflight(s) > 0)
-		(void)sse_hub_writable(hub, s);
-	return 0;
-}
-
-static void on_tick(uv_timer_t *t);
-
-/* Heartbeats, stalls and expiry that are due; then sleep until the next. */
-static void tick(struct server *srv)
-{
-	uint64_t now = server_now_ms(), next = SSE_NO_DEADLINE;
-
-	sse_hub_tick(srv->hub, now, &next);
-	uv_update_time(&srv->loop);
-	if (next == SSE_NO_DEADLINE)
-		uv_timer_stop(&srv->tick);
-	else
-		uv_timer_start(&srv->tick, on_tick, next > now ? next - now : 0, 0);
-}
-
-static void on_tick(uv_timer_t *t)
-{
-	tick(t->loop->data);
-}
-
-/* After the turn's I/O: one fan-out for all its publishes. Deadlines may
- * have moved (new subscribers, bytes written), so tick again. */
-static void on_turn_end(uv_check_t *h)
-{
-	struct server *srv = h->loop->data;
-
-	if (srv->published) {
-		srv->published = false;
-		sse_hub_flush(srv->hub); /* drops go to on_drop() */
-		sse_hub_visit(srv->hub, revisit, srv->hub);
-	}
-	tick(srv);
-}
-
 /* ---- connections */
 
 static void on_closed(uv_handle_t *h)
@@ -243,10 +106,6 @@ static void on_closed(uv_handle_t *h)
 
 	if (--c->handles > 0)
 		return;
-	/* libuv ran every write callback of the socket (UV_ECANCELED for
-	 * those cut short) before its close callback: the stream holds
-	 * nothing any more. */
-	sse_stream_free(c->stream);
 	free(c->head);
 	free(c->body);
 	free(c);
@@ -257,9 +116,26 @@ static void conn_close(struct conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
-	sse_hub_unsubscribe(c->srv->hub, c->stream); /* one the hub dropped: nothing */
-	uv_close((uv_handle_t *)&c->tcp, on_closed);
-	uv_close((uv_handle_t *)&c->timer, on_closed);
+	if (c->sub != NULL)
+		sse_uv_conn_close(c->sub, 0); /* on_sub_closed() follows */
+	else
+		uv_close((uv_handle_t *)&c->tcp, on_closed);
+	if (!uv_is_closing((uv_handle_t *)&c->timer))
+		uv_close((uv_handle_t *)&c->timer, on_closed);
+}
+
+/* The adapter is done with the socket: the hub dropped the subscriber
+ * (err: SSE_ERR_GAP, it missed events; SSE_ERR_STALLED, its peer took
+ * nothing for the stall time), its peer left, or we closed it. Its
+ * client resumes with Last-Event-ID. */
+static void on_sub_closed(uv_stream_t *tcp, int err, void *data)
+{
+	struct conn *c = data;
+
+	if (err == SSE_ERR_GAP || err == SSE_ERR_STALLED)
+		fprintf(stderr, NAME ": dropped a slow subscriber: %s\n", sse_strerror(err));
+	c->closing = true;
+	on_closed((uv_handle_t *)tcp);
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -323,31 +199,18 @@ static void reply_status(struct conn *c, int status, const char *extra_headers)
 
 /* ---- GET /events */
 
-static int stream_open(struct conn *c)
+/* The socket goes to the adapter, which writes the head, the opening
+ * bytes, the reset event if the client's id is lost, and the events
+ * after it. */
+static int subscribe(struct conn *c, const char *id, size_t id_len)
 {
-	const struct sse_transport t = {.size = sizeof(t), .write = on_write, .writev = on_writev,
-					.ctx = c, .flags = SSE_TRANSPORT_ASYNC};
-	int rc = sse_stream_new(&c->stream, &t, c, NULL);
+	int rc = 0;
 
-	if (rc == 0 && c->srv->opt.retry_ms != SSE_RETRY_NONE)
-		rc = sse_stream_set_retry(c->stream, c->srv->opt.retry_ms);
+	if (c->srv->opt.retry_ms != SSE_RETRY_NONE)
+		rc = sse_stream_set_retry(sse_uv_conn_stream(c->sub), c->srv->opt.retry_ms);
+	if (rc == 0)
+		rc = sse_uv_conn_subscribe(c->sub, NULL, id, id_len, NULL);
 	return rc;
-}
-
-/* The response head goes through the stream, ahead of all else; then the
- * hub writes the opening bytes, the reset event if the client's id is
- * lost, and the events after it. */
-static int stream_begin(struct conn *c, const char *id, size_t id_len)
-{
-	char head[512];
-	size_t head_len = 0;
-	int rc = sse_http_response_head(NULL, head, sizeof(head), &head_len);
-
-	if (rc == 0)
-		rc = sse_stream_send_raw(c->stream, head, head_len);
-	if (rc == 0)
-		rc = sse_hub_subscribe(c->srv->hub, c->stream, id, id_len, NULL);
-	return rc == SSE_ERR_WOULDBLOCK ? 0 : rc;
 }
 
 static void serve_events(struct conn *c, const struct sse_http_request *req)
@@ -362,15 +225,15 @@ static void serve_events(struct conn *c, const struct sse_http_request *req)
 	}
 	if (rc == 0)
 		id_len = 0; /* a first connection: live events only */
-	if (stream_open(c) < 0) {
+	if (sse_uv_conn_new(&c->sub, c->srv->driver, (uv_stream_t *)&c->tcp, on_sub_closed, c) < 0) {
 		reply_status(c, 503, NULL);
 		return;
 	}
 	c->state = STREAMING;
-	uv_timer_stop(&c->timer);
+	uv_close((uv_handle_t *)&c->timer, on_closed); /* no timeout while streaming */
 	free(c->head);
 	c->head = NULL;
-	rc = stream_begin(c, id, id_len);
+	rc = subscribe(c, id, id_len);
 	if (rc < 0) {
 		fprintf(stderr, NAME ": cannot subscribe: %s\n", sse_strerror(rc));
 		conn_close(c); /* bytes may have gone out: no other answer fits */
@@ -379,9 +242,7 @@ static void serve_events(struct conn *c, const struct sse_http_request *req)
 
 /* ---- POST /publish */
 
-/* Not UTF-8; larger than the ring; the ring blocked by frames that
- * stalled subscribers' writes hold. */
-/* The whole body is here: publish it; the turn's end flushes the hub. */
+/* The whole body is here: publish it; the driver flushes the hub. */
 static void publish(struct conn *c)
 {
 	struct server *srv = c->srv;
@@ -391,13 +252,12 @@ static void publish(struct conn *c)
 	char text[128];
 	const char *id;
 	size_t id_len = 0;
-	int rc = sse_hub_publish(srv->hub, &ev, server_now_ms(), NULL);
+	int rc = sse_uv_hub_publish(srv->driver, &ev, NULL); /* written at the turn's end */
 
 	if (rc < 0) {
 		reply_status(c, server_publish_status(rc), NULL);
 		return;
 	}
-	srv->published = true;
 	id = sse_replay_newest_id(sse_hub_ring(srv->hub), &id_len);
 	if (id_len >= sizeof(text))
 		id_len = sizeof(text) - 1; /* not reached: an epoch and 20 digits fit */
@@ -604,7 +464,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		head_read(c, (size_t)nread);
 	else if (c->state == READING_BODY)
 		body_read(c, (size_t)nread);
-	/* LINGERING, STREAMING: input nobody needs */
+	/* LINGERING: input nobody needs (a subscriber's is the adapter's) */
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -648,17 +508,27 @@ static void close_handle(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
+/* The driver first: it closes its subscribers and its own handles,
+ * which uv_walk() then finds closing already. */
+static void close_all(struct server *srv)
+{
+	sse_uv_hub_close(srv->driver);
+	uv_walk(&srv->loop, close_handle, NULL);
+}
+
 static void on_signal(uv_signal_t *sig, int signum)
 {
 	(void)signum;
-	uv_walk(sig->loop, close_handle, NULL);
+	close_all(sig->loop->data);
 }
 
 static int setup(struct server *srv, int fd)
 {
 	uv_loop_t *loop = &srv->loop;
-	int rc = server_hub_new(&srv->opt, on_drop, srv, &srv->hub);
+	int rc = server_hub_new(&srv->opt, sse_uv_drop, NULL, &srv->hub);
 
+	if (rc == 0)
+		rc = sse_uv_hub_new(&srv->driver, loop, srv->hub, NULL);
 	if (rc < 0) {
 		fprintf(stderr, NAME ": setup: %s\n", sse_strerror(rc));
 		return -1;
@@ -668,12 +538,6 @@ static int setup(struct server *srv, int fd)
 		rc = uv_tcp_open(&srv->listener, fd);
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&srv->listener, SOMAXCONN, on_connection);
-	if (rc == 0)
-		rc = uv_timer_init(loop, &srv->tick);
-	if (rc == 0)
-		rc = uv_check_init(loop, &srv->turn_end);
-	if (rc == 0)
-		rc = uv_check_start(&srv->turn_end, on_turn_end);
 	if (rc == 0)
 		rc = uv_signal_init(loop, &srv->sigint);
 	if (rc == 0)
@@ -705,13 +569,13 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = server_announce(NAME, fd);
 	if (rc != 0)
-		uv_walk(&srv.loop, close_handle, NULL);
+		close_all(&srv);
 	uv_run(&srv.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&srv.loop) != 0) {
 		fprintf(stderr, NAME ": the loop still has handles at exit\n");
 		rc = -1;
 	}
-	sse_hub_free(srv.hub); /* after the streams: the close callbacks freed them */
+	sse_hub_free(srv.hub); /* after the streams: the adapter freed them */
 	if (rc == 0)
 		fprintf(stderr, NAME ": stopped\n");
 	return rc == 0 ? 0 : 1;

@@ -9,29 +9,23 @@
  *                            Last-Event-ID (or the reset event), then live
  *   POST /publish[?event=T]  the body is one event's data: 202 and its id
  *
- * How libmicrohttpd's model maps onto libsse's pull transport: each
- * subscriber's response is a content reader (MHD_create_response_from_callback)
- * that copies what its stream owes with sse_stream_read(). When nothing is
- * owed, the reader suspends the connection, which then costs nothing; the
- * stream's wake callback resumes it as soon as something is owed again (a
- * publish, a heartbeat). The stream and its bookkeeping belong to the
- * response: its free callback leaves the hub and frees them, however the
- * connection ends (the client left, the hub dropped it, shutdown). A
- * suspended connection is not polled, so a client that vanished while
+ * The event streams are libsse-mhd's (include/sse/mhd.h, doc/libmicrohttpd.md):
+ * sse_mhd_respond() answers GET /events with a response whose content
+ * reader pulls from a stream of the hub, suspended while nothing is owed.
+ * A suspended connection is not polled, so a client that vanished while
  * its stream was idle is noticed at the next bytes owed (a heartbeat or
  * an event), when the send fails.
  *
  * One thread: the daemon runs in our own poll() loop (MHD_USE_EPOLL, the
- * daemon's epoll descriptor beside a signalfd), which also ticks the hub
- * and fans out once per turn after the turn's publishes. The hub is
- * touched from this thread only, as it must be.
+ * daemon's epoll descriptor beside a signalfd); sse_mhd_run() does one
+ * turn of the daemon and the hub (ticks, the fan-out of the turn's
+ * publishes). The hub is touched from this thread only, as it must be.
  *
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
 
 #include <errno.h>
-#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,14 +35,11 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include <microhttpd.h>
+#include <sse/mhd.h>
 
 #include "server.h"
 
 #define NAME "sse-mhd"
-/* Bytes one read copies at most: the buffer libmicrohttpd allocates with
- * each subscriber's response, and its largest send. */
-#define READ_BLOCK (16 * 1024)
 /* Requests that stall (and idle keep-alive connections) are closed after
  * this; event streams never time out this way (the hub's stall time rules). */
 #define REQUEST_TIMEOUT_S 10u
@@ -57,9 +48,8 @@ struct app {
 	struct server_options opt;
 	struct MHD_Daemon *daemon;
 	struct sse_hub *hub;
+	struct sse_mhd *mhd; /* the event streams */
 	uint64_t now;
-	bool published; /* in this loop turn: fan out once at its end */
-	bool resumed;   /* a connection was resumed: run the daemon again first */
 };
 
 /* One request, from its URI on (uri_begin()) to its end (request_done()). */
@@ -72,16 +62,6 @@ struct request {
 	size_t event_type_len;
 	char *body;
 	size_t body_len, body_cap;
-};
-
-/* One subscriber: its stream and its connection. Owned by its response. */
-struct sub {
-	struct app *app;
-	struct MHD_Connection *conn;
-	struct sse_stream *stream;
-	bool suspended; /* by its reader, until wake or a drop resumes it */
-	int err;        /* the hub dropped it: end the response */
-	bool told;      /* its drop was logged */
 };
 
 /* ---- plain answers */
@@ -147,201 +127,35 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
 	*req_cls = NULL;
 }
 
-/* ---- GET /events: the stream contract */
+/* ---- GET /events */
 
-/* The hub dropped a subscriber, or its stream failed at a read: one that
- * fell behind says so (its client resumes with Last-Event-ID). */
-static void sub_tell(struct sub *sub, int err)
+/* A subscriber fell behind (its client resumes with Last-Event-ID). */
+static void on_error(int err, void *user)
 {
-	if (sub->told || (err != SSE_ERR_GAP && err != SSE_ERR_STALLED))
-		return;
-	sub->told = true;
-	fprintf(stderr, NAME ": dropped a slow subscriber: %s\n", sse_strerror(err));
+	(void)user;
+	if (err == SSE_ERR_GAP || err == SSE_ERR_STALLED)
+		fprintf(stderr, NAME ": dropped a slow subscriber: %s\n", sse_strerror(err));
 }
 
-static void sub_resume(struct sub *sub)
+static int on_stream(struct sse_stream *s, void *user)
 {
-	if (!sub->suspended)
-		return; /* resuming a connection that is not suspended is undefined */
-	sub->suspended = false;
-	MHD_resume_connection(sub->conn);
-	sub->app->resumed = true; /* no ITC in external polling: tell the loop */
+	const struct app *a = user;
+
+	return a->opt.retry_ms != SSE_RETRY_NONE ? sse_stream_set_retry(s, a->opt.retry_ms) : 0;
 }
 
-/* The stream owes bytes again: libmicrohttpd asks the reader for them. */
-static void on_wake(struct sse_stream *s, void *ctx)
-{
-	(void)s;
-	sub_resume(ctx);
-}
-
-/* The content reader: copy what the stream owes, or suspend until wake. */
-static ssize_t read_events(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	struct sub *sub = cls;
-	size_t n = 0;
-	int rc = sub->err != 0 ? sub->err : sse_stream_read(sub->stream, buf, max, &n);
-
-	(void)pos;
-	if (rc == 0)
-		return (ssize_t)n;
-	if (rc == SSE_ERR_WOULDBLOCK) {
-		sub->suspended = true;
-		MHD_suspend_connection(sub->conn);
-		return 0;
-	}
-	sub_tell(sub, rc); /* e.g. fell out of the ring while its socket was full */
-	return MHD_CONTENT_READER_END_WITH_ERROR;
-}
-
-/* The response is done with, however the connection ended: leave the
- * hub first, so that no fan-out reaches a freed stream. */
-static void sub_free(void *cls)
-{
-	struct sub *sub = cls;
-
-	sse_hub_unsubscribe(sub->app->hub, sub->stream);
-	sse_stream_free(sub->stream);
-	free(sub);
-}
-
-/* The hub let go of a subscriber (missed events, stalled, failed): end
- * its response. A suspended one is resumed and its reader ends it; one
- * whose socket is full is ended at its next read, or closed a second
- * from now if its client takes nothing more. */
+/* The hub let go of a subscriber: the adapter ends its response. */
 static void on_drop(struct sse_stream *s, int err, void *user)
 {
-	struct sub *sub = sse_stream_user(s);
+	struct app *a = user;
 
-	(void)user;
-	sub->err = err;
-	sub_tell(sub, err);
-	if (sub->suspended)
-		sub_resume(sub);
-	else
-		MHD_set_connection_option(sub->conn, MHD_CONNECTION_OPTION_TIMEOUT, 1u);
-}
-
-static struct sub *sub_new(struct app *a, struct MHD_Connection *conn)
-{
-	struct sub *sub = calloc(1, sizeof(*sub));
-	struct sse_transport t = {.size = sizeof(t), .wake = on_wake, .ctx = sub};
-
-	if (sub == NULL)
-		return NULL;
-	*sub = (struct sub){.app = a, .conn = conn};
-	if (sse_stream_new(&sub->stream, &t, sub, NULL) < 0 ||
-	    (a->opt.retry_ms != SSE_RETRY_NONE &&
-	     sse_stream_set_retry(sub->stream, a->opt.retry_ms) < 0)) {
-		sse_stream_free(sub->stream);
-		free(sub);
-		return NULL;
-	}
-	return sub;
-}
-
-/* The fields of sse_http_response_head() as response headers: the
- * status line and the connection's framing are libmicrohttpd's. */
-static bool add_head_fields(struct MHD_Response *r)
-{
-	static const struct sse_http_options defaults;
-	char head[512];
-	size_t len = 0;
-	char *line, *end;
-
-	if (sse_http_response_head(&defaults, head, sizeof(head) - 1, &len) < 0)
-		return false;
-	head[len] = '\0';
-	line = strstr(head, "\r\n"); /* the end of the status line */
-	if (line == NULL)
-		return false;
-	for (line += 2; (end = strstr(line, "\r\n")) != NULL && end > line; line = end + 2) {
-		char *colon = memchr(line, ':', (size_t)(end - line));
-
-		if (colon == NULL)
-			return false;
-		*colon = *end = '\0';
-		if (MHD_add_response_header(r, line, colon + 1 + strspn(colon + 1, " ")) != MHD_YES)
-			return false;
-	}
-	return true;
-}
-
-/* The response that reads from the stream and owns sub (NULL: sub is
- * freed). Close-delimited: an event stream never ends by itself, so
- * chunked framing would only wrap every read in a few more bytes. */
-static struct MHD_Response *events_response(struct sub *sub)
-{
-	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, READ_BLOCK,
-								   read_events, sub, sub_free);
-
-	if (r == NULL) {
-		sub_free(sub);
-		return NULL;
-	}
-	if (!add_head_fields(r) ||
-	    MHD_set_response_options(r, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT, MHD_RO_END) != MHD_YES) {
-		MHD_destroy_response(r); /* frees sub through sub_free() */
-		return NULL;
-	}
-	return r;
-}
-
-/* The resume point: the Last-Event-ID header, else ?lastEventId= or
- * ?last_event_id=. 1 and a malloc'd id, 0 for none, or an error
- * (SSE_ERR_HTTP: a malformed escape). */
-static int resume_id(struct MHD_Connection *conn, const struct request *rq, char **id,
-		     size_t *len)
-{
-	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID");
-	size_t hlen = h != NULL ? strlen(h) : 0;
-	int rc;
-
-	*id = malloc(hlen + rq->query_len + 1);
-	if (*id == NULL)
-		return SSE_ERR_NOMEM;
-	rc = sse_http_resume_id(h, hlen, rq->query, rq->query_len, *id, hlen + rq->query_len + 1,
-				len);
-	if (rc <= 0) {
-		free(*id);
-		*id = NULL;
-	}
-	return rc;
-}
-
-static enum MHD_Result serve_events(struct app *a, struct MHD_Connection *conn,
-				    const struct request *rq)
-{
-	char *id = NULL;
-	size_t id_len = 0;
-	struct sub *sub;
-	struct MHD_Response *r;
-	int rc = resume_id(conn, rq, &id, &id_len);
-	enum MHD_Result ok;
-
-	if (rc < 0)
-		return reply_status(conn, rc == SSE_ERR_HTTP ? MHD_HTTP_BAD_REQUEST
-					  : MHD_HTTP_SERVICE_UNAVAILABLE, NULL, NULL);
-	sub = sub_new(a, conn);
-	r = sub != NULL ? events_response(sub) : NULL;
-	/* Subscribing queues the opening bytes and any replay in the stream;
-	 * they leave through the reader once the head is out. */
-	rc = r != NULL ? sse_hub_subscribe(a->hub, sub->stream, id, id_len, NULL) : SSE_ERR_NOMEM;
-	free(id);
-	if (rc < 0) {
-		MHD_destroy_response(r); /* and sub with it; NULL: nothing */
-		return reply_status(conn, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, NULL);
-	}
-	/* Its stream is the one timeout that counts (the hub's stall time). */
-	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
-	ok = MHD_queue_response(conn, MHD_HTTP_OK, r);
-	MHD_destroy_response(r); /* freed, with sub, when the connection is done */
-	return ok;
+	sse_mhd_drop(a->mhd, s, err);
 }
 
 /* ---- POST /publish */
 
-/* The ring assigns the id; subscribers get the event at the turn's fan-out. */
+/* The ring assigns the id; subscribers get the event at the turn's fan-out
+ * (sse_mhd_run()). */
 static enum MHD_Result publish(struct app *a, struct MHD_Connection *conn, struct request *rq)
 {
 	const struct sse_event ev = {
@@ -361,7 +175,6 @@ static enum MHD_Result publish(struct app *a, struct MHD_Connection *conn, struc
 			fprintf(stderr, NAME ": publish: %s\n", sse_strerror(rc));
 		return reply_status(conn, (unsigned)server_publish_status(rc), NULL, NULL);
 	}
-	a->published = true;
 	id = sse_replay_newest_id(sse_hub_ring(a->hub), &len);
 	if (len >= sizeof(text))
 		len = sizeof(text) - 1; /* not reached: an epoch and 20 digits fit */
@@ -480,7 +293,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (strcmp(url, "/events") == 0) {
 		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
 			return reply_status(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "Allow", "GET");
-		return serve_events(a, conn, rq);
+		return sse_mhd_respond(a->mhd, conn, rq->query);
 	}
 	if (strcmp(url, "/publish") == 0) {
 		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
@@ -490,29 +303,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return reply_status(conn, MHD_HTTP_NOT_FOUND, NULL, NULL);
 }
 
+
 /* ---- the loop */
 
-/* Until the hub's next deadline or libmicrohttpd's, whichever is first. */
-static int wait_ms(const struct app *a, uint64_t next)
-{
-	MHD_UNSIGNED_LONG_LONG mhd_ms;
-	uint64_t ms = next == SSE_NO_DEADLINE ? UINT64_MAX : next > a->now ? next - a->now : 0;
-
-	if (a->resumed)
-		return 0; /* the daemon sees resumed connections when it runs */
-	if (MHD_get_timeout(a->daemon, &mhd_ms) == MHD_YES && mhd_ms < ms)
-		ms = mhd_ms;
-	if (ms == UINT64_MAX)
-		return -1;
-	return ms > INT_MAX ? INT_MAX : (int)ms;
-}
-
-/* One turn: the hub sees the time (due heartbeats and stalls), the daemon
- * does its I/O (readers, publishes, resumed connections), then one fan-out
- * for the turn's publishes, whose wakes resume suspended readers. With
- * external polling libmicrohttpd has no wake-up descriptor: a connection
- * resumed outside MHD_run() is only seen by the next MHD_run(), so the
- * loop then does not sleep. */
+/* One turn of the daemon and the hub, then sleep until the next deadline
+ * (the hub's or libmicrohttpd's), a request or a signal. */
 static int run(struct app *a, int sig_fd)
 {
 	const union MHD_DaemonInfo *info =
@@ -521,34 +316,17 @@ static int run(struct app *a, int sig_fd)
 				{.fd = sig_fd, .events = POLLIN}};
 
 	for (;;) {
-		uint64_t next = SSE_NO_DEADLINE;
+		int timeout = -1;
 
 		a->now = server_now_ms();
-		sse_hub_tick(a->hub, a->now, NULL);
-		a->resumed = false;
-		MHD_run(a->daemon);
-		if (a->published) {
-			a->published = false;
-			sse_hub_flush(a->hub); /* drops go to on_drop() */
-		}
+		(void)sse_mhd_run(a->mhd, a->now, &timeout); /* a failed MHD_run() is retried */
 		if (fds[1].revents & POLLIN)
 			return 0;
-		/* Again for the deadlines of streams that joined this turn. */
-		sse_hub_tick(a->hub, a->now, &next);
-		if (poll(fds, 2, wait_ms(a, next)) < 0 && errno != EINTR) {
+		if (poll(fds, 2, timeout) < 0 && errno != EINTR) {
 			fprintf(stderr, NAME ": poll: %s\n", strerror(errno));
 			return -1;
 		}
 	}
-}
-
-/* Shutdown: libmicrohttpd must have no suspended connection when it
- * stops; closing them frees every subscriber (sub_free()). */
-static int resume_one(struct sse_stream *s, void *ctx)
-{
-	(void)ctx;
-	sub_resume(sse_stream_user(s));
-	return 0;
 }
 
 static struct MHD_Daemon *start_daemon(struct app *a, int listen_fd)
@@ -560,6 +338,16 @@ static struct MHD_Daemon *start_daemon(struct app *a, int listen_fd)
 		MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
 		MHD_OPTION_CONNECTION_TIMEOUT, REQUEST_TIMEOUT_S,
 		MHD_OPTION_END);
+}
+
+/* The event streams of this daemon and hub. */
+static int start_mhd(struct app *a)
+{
+	const struct sse_mhd_config cfg = {.size = sizeof(cfg), .hub = a->hub,
+					   .daemon = a->daemon, .on_stream = on_stream,
+					   .on_error = on_error, .user = a};
+
+	return sse_mhd_new(&a->mhd, &cfg);
 }
 
 int main(int argc, char **argv)
@@ -583,14 +371,16 @@ int main(int argc, char **argv)
 		close(listen_fd);
 		rc = -1;
 	}
+	if (rc == 0 && (rc = start_mhd(&a)) < 0)
+		fprintf(stderr, NAME ": setup: %s\n", sse_strerror(rc));
 	if (rc == 0)
 		rc = server_announce(NAME, listen_fd);
 	if (rc == 0)
 		rc = run(&a, sig_fd);
-	if (a.daemon != NULL) {
-		sse_hub_visit(a.hub, resume_one, NULL);
-		MHD_stop_daemon(a.daemon); /* closes the listening socket too */
-	}
+	sse_mhd_shutdown(a.mhd); /* no suspended connection when the daemon stops */
+	if (a.daemon != NULL)
+		MHD_stop_daemon(a.daemon); /* frees every subscriber; closes the listening socket */
+	sse_mhd_free(a.mhd);
 	sse_hub_free(a.hub);
 	if (sig_fd >= 0)
 		close(sig_fd);

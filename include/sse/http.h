@@ -32,7 +32,9 @@ struct sse_http_options {
 	const char *cors_origin; /**< NULL: no CORS; else Access-Control-Allow-Origin. */
 	int cors_credentials;    /**< With cors_origin: allow cookies. */
 	int chunked;             /**< Add Transfer-Encoding: chunked (HTTP/1.1). */
-	int http2;               /**< Omit headers HTTP/2 forbids (Connection, ...). */
+	int http2;               /**< The answer goes out over HTTP/2: chunked is refused and
+				      sse_http_retry_later() leaves out Connection: close. (No
+				      head ever has other connection-specific fields.) */
 };
 
 /**

@@ -128,19 +128,19 @@ static ALWAYS_INLINE void count_block(struct line_counts *c, struct sse__masks64
  * to end at the text's end when the text is that long. The counts live
  * in a local: stored through a pointer, they would be written back on
  * every block, since the text's bytes might alias them. */
-static ALWAYS_INLINE struct line_counts count_loop(const char *p, size_t len, int avx2)
+static ALWAYS_INLINE struct line_counts count_loop(const char *p, size_t len, int level)
 {
 	struct line_counts c = {0, 0, 0, 1, 0};
 	const char *end = p + len;
 	size_t rest;
 
 	for (; end - p >= 64; p += 64)
-		count_block(&c, sse__masks64(p, avx2), ~(uint64_t)0);
+		count_block(&c, sse__masks64(p, level), ~(uint64_t)0);
 	rest = (size_t)(end - p);
 	if (rest == 0)
 		return c;
 	if (len >= 64) {
-		struct sse__masks64 mk = sse__masks64(end - 64, avx2);
+		struct sse__masks64 mk = sse__masks64(end - 64, level);
 
 		mk.brk >>= 64 - rest;
 		mk.cr >>= 64 - rest;
@@ -151,25 +151,44 @@ static ALWAYS_INLINE struct line_counts count_loop(const char *p, size_t len, in
 	return c;
 }
 
-static struct line_counts count_plain(const char *p, size_t len)
+/* count_loop once per level; popcnt too from AVX2 on (sse__scan_level
+ * checks it), since without it each count is a libgcc call. */
+static struct line_counts count_base(const char *p, size_t len)
 {
-	return count_loop(p, len, 0);
+	return count_loop(p, len, SSE__SCAN_BASE);
 }
 
 #if SSE__HAVE_AVX2
-/* popcnt too: every CPU with AVX2 has it, and without it each count is a
- * libgcc call. */
 __attribute__((target("avx2,popcnt"))) static struct line_counts count_avx2(const char *p,
 									    size_t len)
 {
-	return count_loop(p, len, 1);
-}
-
-static int have_avx2_popcnt(void)
-{
-	return sse__have_avx2() && __builtin_cpu_supports("popcnt");
+	return count_loop(p, len, SSE__SCAN_AVX2);
 }
 #endif
+
+#if SSE__HAVE_AVX512
+__attribute__((target("avx2,avx512f,avx512bw,popcnt"))) static struct line_counts
+count_avx512(const char *p, size_t len)
+{
+	return count_loop(p, len, SSE__SCAN_AVX512);
+}
+#endif
+
+static struct line_counts count_lines(const char *p, size_t len)
+{
+	switch (sse__scan_level()) {
+#if SSE__HAVE_AVX512
+	case SSE__SCAN_AVX512:
+		return count_avx512(p, len);
+#endif
+#if SSE__HAVE_AVX2
+	case SSE__SCAN_AVX2:
+		return count_avx2(p, len);
+#endif
+	default:
+		return count_base(p, len);
+	}
+}
 #endif
 
 /*
@@ -181,14 +200,8 @@ static size_t text_size(const struct line_field *f, const char *text, size_t len
 {
 #if SSE__HAVE_SSE2
 	if (len <= (SIZE_MAX - 64) / 8) {
-		struct line_counts c;
+		struct line_counts c = count_lines(text, len);
 
-#if SSE__HAVE_AVX2
-		if (have_avx2_popcnt())
-			c = count_avx2(text, len);
-		else
-#endif
-			c = count_plain(text, len);
 		return (c.breaks + 1) * f->brk_len + (len - c.brk_bytes) + c.nonempty;
 	}
 #endif
@@ -251,7 +264,7 @@ static ALWAYS_INLINE int put_prefix(char **dst, const char *dst_end, const char 
  * prefix. Returns the break's length: 1, or 2 for CRLF.
  */
 static ALWAYS_INLINE size_t put_break(char **q, const char *p, const char *brk, uint64_t pre,
-				      size_t brk_len, int avx2)
+				      size_t brk_len, int level)
 {
 	size_t blen = 1 + ((brk[0] == '\r') & (brk[1] == '\n'));
 	const char *next = brk + blen;
@@ -259,14 +272,14 @@ static ALWAYS_INLINE size_t put_break(char **q, const char *p, const char *brk, 
 
 	memcpy(*q + (brk - p), &pre, 8);
 	*q += brk_len + space - blen;
-	sse__move64(*q + (next - p), next, avx2);
+	sse__move64(*q + (next - p), next, level);
 	return blen;
 }
 
 /* Every break of the block at p (mask m); 0, or 1 when a CRLF crosses the
  * block's end: then *q is its CR's place and the caller takes it. */
 static ALWAYS_INLINE int put_breaks(char **q, const char *p, uint64_t m, uint64_t pre,
-				    size_t brk_len, int avx2)
+				    size_t brk_len, int level)
 {
 	do {
 		const char *brk = p + __builtin_ctzll(m);
@@ -276,7 +289,7 @@ static ALWAYS_INLINE int put_breaks(char **q, const char *p, uint64_t m, uint64_
 			*q += 63;
 			return 1;
 		}
-		blen = put_break(q, p, brk, pre, brk_len, avx2);
+		blen = put_break(q, p, brk, pre, brk_len, level);
 		m &= m - 1;
 		m &= m - (blen - 1); /* the LF of a CRLF */
 	} while (m);
@@ -297,14 +310,14 @@ static ALWAYS_INLINE int lf_only(struct sse__masks64 mk, char c64)
 /* put_break for the LF-only block: the prefix with its space in place of
  * the LF, and the rest stored again behind it. */
 static ALWAYS_INLINE void put_lfs(char **q, const char *p, uint64_t m, uint64_t pre,
-				  size_t brk_len, int avx2)
+				  size_t brk_len, int level)
 {
 	do {
 		unsigned k = (unsigned)__builtin_ctzll(m);
 
 		memcpy(*q + k, &pre, 8);
 		*q += brk_len;
-		sse__move64(*q + k + 1, p + k + 1, avx2);
+		sse__move64(*q + k + 1, p + k + 1, level);
 		m &= m - 1;
 	} while (m);
 }
@@ -327,7 +340,7 @@ static ALWAYS_INLINE void put_lfs(char **q, const char *p, uint64_t m, uint64_t 
  */
 static ALWAYS_INLINE const char *put_blocks(char **dst, const char *dst_end,
 					    const struct line_field *f, const char *p,
-					    const char *end, int avx2)
+					    const char *end, int level)
 {
 	const size_t brk_len = f->brk_len;
 	char *q = *dst;
@@ -340,11 +353,11 @@ static ALWAYS_INLINE const char *put_blocks(char **dst, const char *dst_end,
 		/* Stores that straddle cache lines cost far more when the
 		 * lines are not in L1 yet: fetch them ahead (within room). */
 		__builtin_prefetch(q + BLOCK_PREFETCH, 1);
-		mk = sse__copy64(q, p, avx2);
+		mk = sse__copy64(q, p, level);
 		if (mk.brk) {
 			if (lf_only(mk, p[64])) {
-				put_lfs(&q, p, mk.brk, pre, brk_len, avx2);
-			} else if (put_breaks(&q, p, mk.brk, pre, brk_len, avx2)) {
+				put_lfs(&q, p, mk.brk, pre, brk_len, level);
+			} else if (put_breaks(&q, p, mk.brk, pre, brk_len, level)) {
 				/* A CRLF across the block's end: the caller
 				 * takes it, so p keeps its fixed stride. */
 				*dst = q;
@@ -360,13 +373,13 @@ static ALWAYS_INLINE const char *put_blocks(char **dst, const char *dst_end,
 #endif
 
 /*
- * The line loop, written once and compiled twice (plain and AVX2) so the
- * vector code inlines into it: the block loop while the input is long and
+ * The line loop, written once and compiled once per level so the vector
+ * code inlines into it: the block loop while the input is long and
  * the room ample, then line by line with exact room checks. Returns 0, or
  * -1 when room ran out.
  */
 static ALWAYS_INLINE int lines_loop(char **dst, const char *dst_end, const struct line_field *f,
-				    const char *p, const char *end, int avx2)
+				    const char *p, const char *end, int level)
 {
 	char *q = *dst;
 
@@ -376,9 +389,9 @@ static ALWAYS_INLINE int lines_loop(char **dst, const char *dst_end, const struc
 		const char *brk;
 
 #if SSE__HAVE_SSE2
-		p = put_blocks(&q, dst_end, f, p, end, avx2);
+		p = put_blocks(&q, dst_end, f, p, end, level);
 #endif
-		brk = sse__copy_line(&q, dst_end, p, end, avx2);
+		brk = sse__copy_line(&q, dst_end, p, end, level);
 		if (brk == end)
 			break;
 		if (!is_break(*brk))
@@ -394,10 +407,10 @@ static ALWAYS_INLINE int lines_loop(char **dst, const char *dst_end, const struc
 	return 0;
 }
 
-static int put_lines_plain(char **dst, const char *dst_end, const struct line_field *f,
-			   const char *p, const char *end)
+static int put_lines_base(char **dst, const char *dst_end, const struct line_field *f,
+			  const char *p, const char *end)
 {
-	return lines_loop(dst, dst_end, f, p, end, 0);
+	return lines_loop(dst, dst_end, f, p, end, SSE__SCAN_BASE);
 }
 
 #if SSE__HAVE_AVX2
@@ -405,19 +418,36 @@ SSE__TARGET_AVX2 static int put_lines_avx2(char **dst, const char *dst_end,
 					   const struct line_field *f, const char *p,
 					   const char *end)
 {
-	return lines_loop(dst, dst_end, f, p, end, 1);
+	return lines_loop(dst, dst_end, f, p, end, SSE__SCAN_AVX2);
 }
 #endif
 
-/* Write text as field lines into [*dst, dst_end): 0, or -1 if it did not fit. */
+#if SSE__HAVE_AVX512
+SSE__TARGET_AVX512 static int put_lines_avx512(char **dst, const char *dst_end,
+					       const struct line_field *f, const char *p,
+					       const char *end)
+{
+	return lines_loop(dst, dst_end, f, p, end, SSE__SCAN_AVX512);
+}
+#endif
+
+/* Write text as field lines into [*dst, dst_end): 0, or -1 if it did not
+ * fit. Short text stays on the base level: no vector of a wider one fits. */
 static int put_lines(char **dst, const char *dst_end, const struct line_field *f,
 		     const char *text, size_t len)
 {
+	switch (len >= 32 ? sse__scan_level() : SSE__SCAN_BASE) {
+#if SSE__HAVE_AVX512
+	case SSE__SCAN_AVX512:
+		return put_lines_avx512(dst, dst_end, f, text, text + len);
+#endif
 #if SSE__HAVE_AVX2
-	if (len >= 32 && sse__have_avx2())
+	case SSE__SCAN_AVX2:
 		return put_lines_avx2(dst, dst_end, f, text, text + len);
 #endif
-	return put_lines_plain(dst, dst_end, f, text, text + len);
+	default:
+		return put_lines_base(dst, dst_end, f, text, text + len);
+	}
 }
 
 static int text_ok(const char *p, size_t len)

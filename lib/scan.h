@@ -1,7 +1,7 @@
 /*
  * Finding line breaks (CR or LF) fast: the scanning primitives of the
- * encoder and the parser. Vector code where the compiler offers it (SSE2
- * on x86-64, AVX2 chosen at run time), memchr elsewhere.
+ * encoder. Vector code where the compiler offers it (SSE2 on x86-64, AVX2
+ * or AVX-512 chosen at run time), plain loops elsewhere.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -25,8 +25,51 @@
 #if defined(__SSE2__) && defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define SSE__HAVE_AVX2 1
+#define SSE__HAVE_AVX512 1
 #define SSE__TARGET_AVX2 __attribute__((target("avx2")))
+/* AVX-512BW: byte compares into 64-bit masks, one per 64-byte block. */
+#define SSE__TARGET_AVX512 __attribute__((target("avx2,avx512f,avx512bw")))
 #endif
+
+/*
+ * The widest vectors the code runs with: each level's loops may use every
+ * narrower one (for tails). Chosen once per process from the CPU (with
+ * popcnt, which every CPU with AVX2 has: without it each count is a
+ * libgcc call).
+ */
+enum sse__scan_level {
+	SSE__SCAN_BASE,   /* SSE2 on x86-64, plain C elsewhere */
+	SSE__SCAN_AVX2,   /* AVX2 and popcnt */
+	SSE__SCAN_AVX512  /* AVX-512F and BW too */
+};
+
+#if SSE__HAVE_AVX2
+/* The level in use, -1 until detected. Read inline: the encoder asks
+ * once per call, and a call into another file costs more than the test. */
+extern int sse__scan_current;
+int sse__scan_detect(void);
+
+static inline int sse__scan_level(void)
+{
+	int level = __atomic_load_n(&sse__scan_current, __ATOMIC_RELAXED);
+
+	return level >= 0 ? level : sse__scan_detect();
+}
+#else
+static inline int sse__scan_level(void)
+{
+	return SSE__SCAN_BASE;
+}
+#endif
+
+/*
+ * For tests only (they link the static library; the shared one does not
+ * export it): run at level from now on, so every path can be checked on a
+ * CPU that has them. Returns level, or -1 when this CPU (or this build)
+ * lacks it, and then changes nothing. A negative level goes back to the
+ * detected level, and returns it.
+ */
+int sse__scan_force(int level);
 
 /* First CR or LF in [p, end), or end. */
 const char *sse__find_break(const char *p, const char *end);
@@ -42,13 +85,6 @@ struct sse__masks64 {
 };
 
 #if SSE__HAVE_AVX2
-/* Nonzero when this CPU runs AVX2 code. Inline: the encoder asks once per
- * call, and a call into another file costs more than the test itself. */
-static inline int sse__have_avx2(void)
-{
-	return __builtin_cpu_supports("avx2");
-}
-
 SSE__TARGET_AVX2 static inline __m256i sse__break_hits256(__m256i v)
 {
 	return _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('\n')),
@@ -138,6 +174,75 @@ SSE__TARGET_AVX2 static inline const char *sse__copy_line_avx2(char **dst, const
 		size_t n = m ? (size_t)__builtin_ctz(m) : rest;
 
 		_mm256_storeu_si256((__m256i *)(void *)(d - back), v);
+		src += n;
+		d += n;
+	}
+	*dst = d;
+	return src;
+}
+#endif
+
+#if SSE__HAVE_AVX512
+/* The AVX-512 primitives: one vector is a whole block, and its compares
+ * give the block's masks as they are. */
+SSE__TARGET_AVX512 static inline uint64_t sse__break_mask64(__m512i v)
+{
+	return _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\n')) |
+	       _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\r'));
+}
+
+SSE__TARGET_AVX512 static inline struct sse__masks64 sse__masks64_avx512(const char *src)
+{
+	__m512i v = _mm512_loadu_si512((const void *)src);
+	struct sse__masks64 mk;
+
+	mk.cr = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\r'));
+	mk.brk = mk.cr | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\n'));
+	return mk;
+}
+
+SSE__TARGET_AVX512 static inline struct sse__masks64 sse__copy64_avx512(char *dst, const char *src)
+{
+	__m512i v = _mm512_loadu_si512((const void *)src);
+	struct sse__masks64 mk;
+
+	_mm512_storeu_si512((void *)dst, v);
+	mk.cr = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\r'));
+	mk.brk = mk.cr | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\n'));
+	return mk;
+}
+
+SSE__TARGET_AVX512 static inline void sse__move64_avx512(char *dst, const char *src)
+{
+	_mm512_storeu_si512((void *)dst, _mm512_loadu_si512((const void *)src));
+}
+
+/* sse__copy_line_avx2 64 bytes a step. */
+SSE__TARGET_AVX512 static inline const char *sse__copy_line_avx512(char **dst, const char *dst_end,
+								    const char *src, const char *end)
+{
+	const char *start = src;
+	char *d = *dst;
+
+	while (end - src >= 64 && dst_end - d >= 64) {
+		__m512i v = _mm512_loadu_si512((const void *)src);
+		uint64_t m = sse__break_mask64(v);
+
+		_mm512_storeu_si512((void *)d, v);
+		if (m) {
+			*dst = d + __builtin_ctzll(m);
+			return src + __builtin_ctzll(m);
+		}
+		src += 64;
+		d += 64;
+	}
+	if (src < end && end - start >= 64 && dst_end - d >= end - src) {
+		size_t rest = (size_t)(end - src), back = 64 - rest; /* back: copied already */
+		__m512i v = _mm512_loadu_si512((const void *)(end - 64));
+		uint64_t m = sse__break_mask64(v) >> back;
+		size_t n = m ? (size_t)__builtin_ctzll(m) : rest;
+
+		_mm512_storeu_si512((void *)(d - back), v);
 		src += n;
 		d += n;
 	}
@@ -287,42 +392,53 @@ static inline const char *sse__copy_line_sse2(char **dst, const char *dst_end, c
 /*
  * Copy 64 bytes from src to dst: sse__copy64 also returns their masks,
  * sse__move64 does not look; sse__masks64 only looks and copies nothing.
- * The block loop's primitives, for callers compiled twice, plain and AVX2
- * (avx2 is a constant there, so no branch remains).
+ * The block loop's primitives, for callers compiled once per level (level
+ * is a constant there, so no branch remains).
  */
 #if SSE__HAVE_SSE2
-static ALWAYS_INLINE struct sse__masks64 sse__copy64(char *dst, const char *src, int avx2)
+static ALWAYS_INLINE struct sse__masks64 sse__copy64(char *dst, const char *src, int level)
 {
-#if SSE__HAVE_AVX2
-	if (avx2)
-		return sse__copy64_avx2(dst, src);
-#else
-	(void)avx2;
+#if SSE__HAVE_AVX512
+	if (level >= SSE__SCAN_AVX512)
+		return sse__copy64_avx512(dst, src);
 #endif
+#if SSE__HAVE_AVX2
+	if (level >= SSE__SCAN_AVX2)
+		return sse__copy64_avx2(dst, src);
+#endif
+	(void)level;
 	return sse__copy64_sse2(dst, src);
 }
 
-static ALWAYS_INLINE struct sse__masks64 sse__masks64(const char *src, int avx2)
+static ALWAYS_INLINE struct sse__masks64 sse__masks64(const char *src, int level)
 {
-#if SSE__HAVE_AVX2
-	if (avx2)
-		return sse__masks64_avx2(src);
-#else
-	(void)avx2;
+#if SSE__HAVE_AVX512
+	if (level >= SSE__SCAN_AVX512)
+		return sse__masks64_avx512(src);
 #endif
+#if SSE__HAVE_AVX2
+	if (level >= SSE__SCAN_AVX2)
+		return sse__masks64_avx2(src);
+#endif
+	(void)level;
 	return sse__masks64_sse2(src);
 }
 
-static ALWAYS_INLINE void sse__move64(char *dst, const char *src, int avx2)
+static ALWAYS_INLINE void sse__move64(char *dst, const char *src, int level)
 {
+#if SSE__HAVE_AVX512
+	if (level >= SSE__SCAN_AVX512) {
+		sse__move64_avx512(dst, src);
+		return;
+	}
+#endif
 #if SSE__HAVE_AVX2
-	if (avx2) {
+	if (level >= SSE__SCAN_AVX2) {
 		sse__move64_avx2(dst, src);
 		return;
 	}
-#else
-	(void)avx2;
 #endif
+	(void)level;
 	sse__move64_sse2(dst, src);
 }
 #endif
@@ -337,19 +453,25 @@ static ALWAYS_INLINE void sse__move64(char *dst, const char *src, int avx2)
  * those bytes later, so nothing past their final size is touched.
  */
 static ALWAYS_INLINE const char *sse__copy_line(char **dst, const char *dst_end, const char *src,
-						const char *end, int avx2)
+						const char *end, int level)
 {
 	char *d;
 
+#if SSE__HAVE_AVX512
+	if (level >= SSE__SCAN_AVX512) {
+		src = sse__copy_line_avx512(dst, dst_end, src, end);
+		if (src == end || *src == '\n' || *src == '\r')
+			return src;
+	}
+#endif
 #if SSE__HAVE_AVX2
-	if (avx2) {
+	if (level >= SSE__SCAN_AVX2) {
 		src = sse__copy_line_avx2(dst, dst_end, src, end);
 		if (src == end || *src == '\n' || *src == '\r')
 			return src;
 	}
-#else
-	(void)avx2;
 #endif
+	(void)level;
 #if SSE__HAVE_SSE2
 	src = sse__copy_line_sse2(dst, dst_end, src, end);
 	d = *dst;

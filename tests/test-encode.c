@@ -8,10 +8,12 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "encode.h"
+#include "scan.h"
 #include "test-common.h"
 
 #define SENTINEL 0x5A
@@ -799,6 +801,257 @@ START_TEST(test_encode_strict_utf8_after_ascii)
 }
 END_TEST
 
+/*
+ * Every vector path against the byte-by-byte model. The encoder picks the
+ * widest path the CPU has (lib/scan.h); sse__scan_force() makes it take
+ * each level in turn, and a level this CPU lacks is skipped, never faked.
+ * _i is the level (a loop test: one process each).
+ */
+static const char *const level_name[] = {"base (SSE2 or C)", "AVX2", "AVX-512BW"};
+
+/* After each test, pass or fail: back to the CPU's own level (without
+ * fork, the next test runs in this process). */
+static void unforce_level(void)
+{
+	sse__scan_force(-1);
+}
+
+static int force_level(int level)
+{
+	if (sse__scan_force(level) != level) {
+		printf("encode paths: %s skipped: this CPU (or build) lacks it\n",
+		       level_name[level]);
+		return 0;
+	}
+	return 1;
+}
+
+/* A pseudo-random generator of the test's own, so every run checks the
+ * same texts. */
+static uint64_t next_rand(uint64_t *x)
+{
+	*x = *x * 6364136223846793005u + 1442695040888963407u;
+	return *x >> 33;
+}
+
+/* Breaks of each kind at every offset of one 64-byte block, placed in the
+ * first, a middle and the last block of texts that are long enough for
+ * the block loop (it leaves BLOCK_TAIL bytes to the line loop), and each
+ * right after a line as long as several blocks. */
+START_TEST(test_encode_paths_breaks_in_blocks)
+{
+	static const char *const kinds[] = {"\n", "\r", "\r\n", "\n\n", "\r\r\n", "\n\r", "\r\n\r\n"};
+	static const size_t lens[] = {64 * 4, 64 * 6 + 1, 64 * 9 - 1};
+	static char text[1024];
+
+	if (!force_level(_i))
+		return;
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		size_t klen = strlen(kinds[k]);
+
+		for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+			for (size_t block = 0; block * 64 + 64 <= lens[l]; block += 2) {
+				for (size_t off = 0; off < 64 && block * 64 + off + klen <= lens[l];
+				     off++) {
+					memset(text, 'y', lens[l]);
+					memcpy(text + block * 64 + off, kinds[k], klen);
+					expect_model(text, lens[l]);
+				}
+			}
+		}
+	}
+}
+END_TEST
+
+/* A CRLF cut by every block edge, with and without a line after it, and a
+ * CR or LF as a block's last or first byte; at every length of text from
+ * one block to a few past the block loop's tail. */
+START_TEST(test_encode_paths_breaks_at_block_edges)
+{
+	static const char *const kinds[] = {"\r\n", "\r", "\n", "\r\n\n", "\r\r"};
+	static char text[700];
+
+	if (!force_level(_i))
+		return;
+	for (size_t len = 60; len < sizeof(text); len += len < 200 ? 1 : 11) {
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+			size_t klen = strlen(kinds[k]);
+
+			for (size_t edge = 64; edge < len; edge += 64) {
+				for (size_t at = edge - 1; at <= edge && at + klen <= len; at++) {
+					memset(text, 'z', len);
+					memcpy(text + at, kinds[k], klen);
+					expect_model(text, len);
+				}
+			}
+		}
+	}
+}
+END_TEST
+
+/* Randomized texts: line lengths from none to several blocks, breaks of
+ * every kind, bytes of every value (NUL, above ASCII, CR and LF). */
+START_TEST(test_encode_paths_random_texts)
+{
+	static char text[4000];
+	uint64_t x = 0x2545f4914f6cdd1du + (uint64_t)_i;
+
+	if (!force_level(_i))
+		return;
+	for (int round = 0; round < 1000; round++) {
+		size_t len = next_rand(&x) % (round < 700 ? 400 : sizeof(text));
+		size_t line_max = (size_t)1 << (next_rand(&x) % 10); /* 1 .. 512 */
+
+		for (size_t i = 0; i < len; i++) {
+			uint64_t r = next_rand(&x);
+
+			if (r % line_max == 0)
+				text[i] = r & 0x100 ? '\n' : '\r';
+			else
+				text[i] = (char)(r >> 12 & 0xff);
+		}
+		expect_model(text, len);
+	}
+}
+END_TEST
+
+/* One line of every length around the widths of the vector steps and the
+ * block loop's bounds, with a break before and after it. */
+START_TEST(test_encode_paths_long_lines)
+{
+	static char text[3 * 1024];
+
+	if (!force_level(_i))
+		return;
+	for (size_t len = 0; len + 2 <= sizeof(text); len += len < 600 ? 1 : 61) {
+		for (size_t i = 0; i < len; i++)
+			text[i + 1] = (char)('A' + i % 50);
+		text[0] = '\n';
+		text[len + 1] = '\r';
+		expect_model(text + 1, len);
+		expect_model(text, len + 2);
+	}
+}
+END_TEST
+
+/* The text as the standard's well-formed UTF-8 (Unicode, table 3-7), one
+ * byte at a time: the reference the strict check is held to. */
+static int ref_utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned c = s[i], lo = 0x80, hi = 0xbf;
+		size_t n;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3;
+		else
+			return 0;
+		lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+		hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+		for (size_t k = 1; k <= n; k++, lo = 0x80, hi = 0xbf) {
+			if (i + k >= len || s[i + k] < lo || s[i + k] > hi)
+				return 0;
+		}
+		i += n + 1;
+	}
+	return 1;
+}
+
+/* Strict mode: one sequence, valid or not, at every offset of ASCII text
+ * long enough for each level's ASCII skip, in data, id and comment; the
+ * verdict must be the reference's, and a valid text encodes as the model. */
+START_TEST(test_encode_paths_strict_utf8)
+{
+	static const char *const seqs[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+					   "\xc3",     "\xe2\x82",     "\xed\xa0\x80",
+					   "\xc0\xaf", "\xf4\x90\x80\x80", "\x80", "\xff"};
+	static char text[400], out[4096];
+
+	if (!force_level(_i))
+		return;
+	for (size_t s = 0; s < sizeof(seqs) / sizeof(seqs[0]); s++) {
+		size_t slen = strlen(seqs[s]);
+
+		for (size_t at = 0; at + slen <= sizeof(text); at++) {
+			struct sse_event ev = data_event(text, sizeof(text));
+			int want;
+			size_t n;
+
+			memset(text, at % 3 ? 'a' : '\n', sizeof(text));
+			memset(text, 'b', at); /* ASCII without breaks before it */
+			memcpy(text + at, seqs[s], slen);
+			want = ref_utf8_valid((const unsigned char *)text, sizeof(text)) ? 0
+											 : SSE_ERR_UTF8;
+			ck_assert_int_eq(sse_encode_size(&ev, SSE_ENCODE_STRICT_UTF8, &n), want);
+			ck_assert_int_eq(sse_encode(&ev, SSE_ENCODE_STRICT_UTF8, out, sizeof(out), &n),
+					 want);
+			ck_assert_int_eq(sse_encode_comment(text, sizeof(text),
+							    SSE_ENCODE_STRICT_UTF8, out,
+							    sizeof(out), &n),
+					 want);
+			ev = (struct sse_event){.id = text, .id_len = at + slen,
+						.retry = SSE_RETRY_NONE};
+			ck_assert_int_eq(sse_encode_size(&ev, SSE_ENCODE_STRICT_UTF8, &n),
+					 ref_utf8_valid((const unsigned char *)text, at + slen)
+						 ? 0
+						 : SSE_ERR_UTF8);
+			if (want == 0)
+				expect_model(text, sizeof(text));
+		}
+	}
+}
+END_TEST
+
+/* Too little room at each level: the size needed, nothing past the room. */
+START_TEST(test_encode_paths_short_room)
+{
+	static char data[700], buf[2048];
+	struct sse_event ev = data_event(data, sizeof(data));
+	size_t size, written;
+
+	if (!force_level(_i))
+		return;
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = i % 97 == 5 ? '\n' : i % 131 == 63 ? '\r' : 'd';
+	ck_assert_int_eq(sse_encode_size(&ev, 0, &size), 0);
+	for (size_t cap = 0; cap < size; cap++) {
+		memset(buf, SENTINEL, sizeof(buf));
+		written = 0;
+		ck_assert_int_eq(sse_encode(&ev, 0, buf, cap, &written), SSE_ERR_BUFFER);
+		ck_assert_uint_eq(written, size);
+		expect_untouched(buf, cap, sizeof(buf));
+	}
+}
+END_TEST
+
+/* The hook itself: the base level is always there, levels past the
+ * widest are refused, and -1 gives back what the CPU has. */
+START_TEST(test_encode_paths_force_hook)
+{
+	int detected = sse__scan_force(-1);
+
+	ck_assert_int_ge(detected, SSE__SCAN_BASE);
+	ck_assert_int_le(detected, SSE__SCAN_AVX512);
+	ck_assert_int_eq(sse__scan_force(SSE__SCAN_BASE), SSE__SCAN_BASE);
+	ck_assert_int_eq(sse__scan_level(), SSE__SCAN_BASE);
+	ck_assert_int_eq(sse__scan_force(SSE__SCAN_AVX512 + 1), -1);
+	ck_assert_int_eq(sse__scan_level(), SSE__SCAN_BASE);
+	ck_assert_int_eq(sse__scan_force(-1), detected);
+	ck_assert_int_eq(sse__scan_level(), detected);
+	printf("encode paths: this CPU runs %s\n", level_name[detected]);
+}
+END_TEST
+
 static Suite *encode_suite(void)
 {
 	Suite *s = suite_create("encode");
@@ -810,6 +1063,7 @@ static Suite *encode_suite(void)
 	TCase *model = tcase_create("model");
 	TCase *unchecked = tcase_create("unchecked");
 	TCase *once = tcase_create("once");
+	TCase *paths = tcase_create("paths");
 
 	tcase_add_test(data, test_encode_single_line);
 	tcase_add_test(data, test_encode_splits_lf);
@@ -853,7 +1107,22 @@ static Suite *encode_suite(void)
 	tcase_add_test(once, test_encode_strict_validated_once_encode_then_grow);
 	tcase_add_test(once, test_encode_strict_comment_validated_once);
 	tcase_add_test(refuse, test_encode_strict_utf8_after_ascii);
+	tcase_add_checked_fixture(paths, NULL, unforce_level);
+	tcase_add_test(paths, test_encode_paths_force_hook);
+	tcase_add_loop_test(paths, test_encode_paths_breaks_in_blocks, SSE__SCAN_BASE,
+			    SSE__SCAN_AVX512 + 1);
+	tcase_add_loop_test(paths, test_encode_paths_breaks_at_block_edges, SSE__SCAN_BASE,
+			    SSE__SCAN_AVX512 + 1);
+	tcase_add_loop_test(paths, test_encode_paths_random_texts, SSE__SCAN_BASE,
+			    SSE__SCAN_AVX512 + 1);
+	tcase_add_loop_test(paths, test_encode_paths_long_lines, SSE__SCAN_BASE,
+			    SSE__SCAN_AVX512 + 1);
+	tcase_add_loop_test(paths, test_encode_paths_strict_utf8, SSE__SCAN_BASE,
+			    SSE__SCAN_AVX512 + 1);
+	tcase_add_loop_test(paths, test_encode_paths_short_room, SSE__SCAN_BASE,
+			    SSE__SCAN_AVX512 + 1);
 	tcase_set_timeout(model, 60);
+	tcase_set_timeout(paths, 100);
 	suite_add_tcase(s, data);
 	suite_add_tcase(s, fields);
 	suite_add_tcase(s, refuse);
@@ -862,6 +1131,7 @@ static Suite *encode_suite(void)
 	suite_add_tcase(s, model);
 	suite_add_tcase(s, unchecked);
 	suite_add_tcase(s, once);
+	suite_add_tcase(s, paths);
 	return s;
 }
 

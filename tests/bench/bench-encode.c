@@ -30,6 +30,7 @@
 #include "sse.h"
 #ifndef SSE_BENCH_BASELINE
 #include "encode.h"
+#include "scan.h"
 #endif
 
 /* Many short runs rather than a few long ones: on a loaded shared machine
@@ -264,8 +265,16 @@ int main(void)
 	static const struct goal goal_a = {0.7, 0}, goal_b = {0.4, 0}, goal_c = {0, 20e6};
 
 	printf("libsse %s encoder vs memcpy of the same output bytes "
-	       "(best of %d runs, >= %.0f ms each)\n\n",
+	       "(best of %d runs, >= %.0f ms each)\n",
 	       SSE_VERSION_STRING, RUNS, MIN_RUN_NS / 1e6);
+#ifndef SSE_BENCH_BASELINE
+	{
+		static const char *const level[] = {"base (SSE2 or C)", "AVX2", "AVX-512BW"};
+
+		printf("encoder path: %s, the widest this CPU runs\n", level[sse__scan_level()]);
+	}
+#endif
+	printf("\n");
 	printf("%-24s %-21s %9s %8s %8s %6s %9s  %s\n", "case", "api", "out B/ev", "enc GB/s",
 	       "cpy GB/s", "ratio", "M ev/s", "goal");
 	for (unsigned flags = 0; flags <= SSE_ENCODE_STRICT_UTF8; flags += SSE_ENCODE_STRICT_UTF8) {

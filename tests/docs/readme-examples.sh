@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
-# Every ```c block of README.md compiles as printed, links against the
-# built libsse, and, when it is a whole program, runs and exits 0.
+# Every ```c block of a page (README.md, doc/*.md) compiles as printed,
+# links against the built libsse, and, when it is a whole program, runs
+# and exits 0.
 #
-#   readme-examples.sh README LIBSSE_SO INCLUDE_DIR B_SANITIZE CC...
+#   readme-examples.sh [OPTION]... PAGE LIBSSE_SO INCLUDE_DIR B_SANITIZE CC...
+#
+#   --link LIB        also link LIB (an adapter's library), before LIBSSE_SO
+#   --pkg MODULE      also compile and link with `pkg-config --cflags --libs MODULE`
+#   --pkg-config PROG the pkg-config to ask (default: pkg-config)
+#   --no-run          compile and link programs, do not run them (servers)
+#   --skip WHY        check nothing: say WHY and exit 77 (meson's SKIP)
 #
 # The convention, by the block's text:
-#   - it defines main(): a program. Compiled, linked, run.
-#   - its first line is "/* fragment NAME: ..." : statements from inside
-#     a server. tests/docs/NAME.prelude declares what they use and opens
-#     a function; the block becomes that function's body. Compiled and
-#     linked (a main that does not call it), not run.
+#   - it defines main(): a program. Compiled, linked, run (unless --no-run).
+#   - its first line is "/* fragment NAME: ..." : a piece of a server.
+#     tests/docs/NAME.prelude declares what it uses. If the prelude leaves
+#     a function open (more "{" than "}"), the block (statements) becomes
+#     that function's body; else the block (functions, declarations)
+#     follows the prelude at file scope. tests/docs/NAME.postlude, if
+#     there, follows the block (what a server does next with the names it
+#     declares). Compiled and linked (a main that does not call it), not run.
 #   - anything else: a translation unit (functions, declarations).
 #     Compiled and linked with a main that does not call it.
 # Flags: cc -std=c11 -Wall -Wextra -Wpedantic -Werror, as a user would.
@@ -17,13 +27,32 @@
 # SPDX-License-Identifier: MIT
 set -u
 
+links=() pkgs=() pkgconfig=pkg-config run=1
+while [ $# -gt 0 ]; do
+	case $1 in
+	--link) links+=("$2"); shift 2 ;;
+	--pkg) pkgs+=("$2"); shift 2 ;;
+	--pkg-config) pkgconfig=$2; shift 2 ;;
+	--no-run) run=0; shift ;;
+	--skip) echo "skipped: $2"; exit 77 ;;
+	*) break ;;
+	esac
+done
 readme=$1 lib=$2 incdir=$3 sanitize=$4
 shift 4
 cc=("$@")
 here=$(cd "$(dirname "$0")" && pwd)
+page=$(basename "$readme")
 libdir=$(dirname "$lib")
 flags=(-std=c11 -Wall -Wextra -Wpedantic -Werror -I"$incdir")
 [ "$sanitize" = none ] || [ -z "$sanitize" ] || flags+=(-fsanitize="$sanitize")
+loop_cflags=() loop_libs=()
+if [ "${#pkgs[@]}" -ne 0 ]; then
+	read -ra loop_cflags <<<"$("$pkgconfig" --cflags "${pkgs[@]}")" &&
+		read -ra loop_libs <<<"$("$pkgconfig" --libs "${pkgs[@]}")" ||
+		{ echo "not ok: pkg-config ${pkgs[*]} failed"; exit 1; }
+fi
+flags+=("${loop_cflags[@]}")
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -34,11 +63,19 @@ awk -v dir="$tmp" '
 	/^```/ { inside = 0; next }
 	inside { print > (dir "/block-" n ".c") }
 ' "$readme"
-blocks=("$tmp"/block-*.c)
-[ -e "${blocks[0]}" ] || { echo "not ok: no \`\`\`c block in $readme"; exit 1; }
+blocks=()
+while [ -e "$tmp/block-$((${#blocks[@]} + 1)).c" ]; do
+	blocks+=("$tmp/block-$((${#blocks[@]} + 1)).c") # in the page's order
+done
+[ "${#blocks[@]}" -ne 0 ] || { echo "not ok: no \`\`\`c block in $readme"; exit 1; }
 
 printf 'int main(void)\n{\n\treturn 0;\n}\n' >"$tmp/stub-main.c"
 fail=0 count=0
+
+# braces FILE: how many more "{" than "}" FILE has.
+braces() {
+	echo $(($(tr -cd '{' <"$1" | wc -c) - $(tr -cd '}' <"$1" | wc -c)))
+}
 
 # One block: its kind, then compile (and link, and maybe run) it.
 check() {
@@ -55,21 +92,29 @@ check() {
 		unit=$tmp/$name-wrapped.c
 		{ printf '#line 1 "%s.prelude"\n' "${BASH_REMATCH[1]}"
 		  cat "$here/${BASH_REMATCH[1]}.prelude"
-		  printf '#line 1 "README.md %s"\n' "$name"
+		  printf '#line 1 "%s %s"\n' "$page" "$name"
 		  cat "$src"
-		  printf '}\n'; } >"$unit"
+		  if [ -f "$here/${BASH_REMATCH[1]}.postlude" ]; then
+			printf '#line 1 "%s.postlude"\n' "${BASH_REMATCH[1]}"
+			cat "$here/${BASH_REMATCH[1]}.postlude"
+		  fi
+		  # A prelude that opens a function: close it after the body.
+		  [ "$(braces "$here/${BASH_REMATCH[1]}.prelude")" -le 0 ] || printf '}\n'; } >"$unit"
 	else
 		kind="translation unit"
 	fi
 	local objs=("$unit")
 	[ "$kind" = program ] || objs+=("$tmp/stub-main.c")
-	if ! out=$("${cc[@]}" "${flags[@]}" "${objs[@]}" "$lib" -o "$exe" 2>&1); then
+	if ! out=$("${cc[@]}" "${flags[@]}" "${objs[@]}" "${links[@]}" "$lib" "${loop_libs[@]}" \
+		-o "$exe" 2>&1); then
 		echo "not ok $name ($kind) does not compile or link:"
 		echo "$out"
 		sed 's/^/  | /' "$src"
 		return 1
 	fi
-	if [ "$kind" = program ]; then
+	if [ "$kind" = program ] && [ "$run" = 0 ]; then
+		kind="program, not run"
+	elif [ "$kind" = program ]; then
 		if ! out=$(LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$exe" 2>&1 </dev/null); then
 			echo "not ok $name (program) exits non-zero:"
 			echo "$out"

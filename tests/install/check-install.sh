@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # Install libsse into a temporary DESTDIR and use it as a user would.
 #
-#   check-install.sh MESON PKG-CONFIG READELF BUILDDIR VERSION LIBDIR INCLUDEDIR SANITIZE CC...
+#   check-install.sh MESON PKG-CONFIG READELF BUILDDIR VERSION LIBDIR INCLUDEDIR SANITIZE ADAPTERS CC...
 #
 # LIBDIR and INCLUDEDIR are the absolute install paths (prefix included);
-# SANITIZE is meson's b_sanitize, needed to link against an instrumented build.
+# SANITIZE is meson's b_sanitize, needed to link against an instrumented build;
+# ADAPTERS the adapters built, space-separated (may be empty): each one's
+# files are checked and tests/install/user-NAME.c is built against it.
 #
 # SPDX-License-Identifier: MIT
 set -euo pipefail
 
-if [ $# -lt 9 ]; then
-	echo "usage: $0 MESON PKG-CONFIG READELF BUILDDIR VERSION LIBDIR INCLUDEDIR SANITIZE CC..." >&2
+if [ $# -lt 10 ]; then
+	echo "usage: $0 MESON PKG-CONFIG READELF BUILDDIR VERSION LIBDIR INCLUDEDIR SANITIZE ADAPTERS CC..." >&2
 	exit 2
 fi
 meson=$1 pkgconfig=$2 readelf=$3 builddir=$4 version=$5 libdir=$6 incdir=$7 sanitize=$8
-shift 8
+read -ra adapters <<<"$9"
+shift 9
+here=$(cd "$(dirname "$0")" && pwd)
 cc=("$@")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -191,6 +195,9 @@ else
 	cat "$tmp/cc.log" >&2
 	err "cannot build against the installed libsse.a"
 fi
+
+# shellcheck source=tests/install/check-adapters.sh
+. "$here/check-adapters.sh"
 
 if [ "$fail" -ne 0 ]; then
 	echo "install check FAILED"

@@ -21,6 +21,8 @@ test=("${build[@]}" g++ clang libclang-rt-dev valgrind curl chromium doxygen man
 # The example servers on other loops (each behind a meson feature that is
 # auto: built when its package is there) and their conformance tests.
 test+=(libmicrohttpd-dev libevent-dev libuv1-dev libnghttp2-dev libssl-dev nghttp2-client openssl)
+# The Redis Streams provider (libsse-redis) and the redis-server its tests start.
+test+=(libhiredis-dev redis-server)
 # Node.js and npm unless present (NodeSource's nodejs ships npm; Debian's is
 # a package of its own). Debian 12's Node 18 will do: tests/interop pins
 # packages that run on it.

@@ -20,6 +20,7 @@
 #include <sse/stream.h>
 #include <sse/timers.h>
 #include <sse/replay.h>
+#include <sse/history.h>
 #include <sse/hub.h>
 #include <sse/handoff.h>
 #include <sse/http.h>

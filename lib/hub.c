@@ -14,15 +14,32 @@
  * owner: they tell it through the owner hook when a read caught them up,
  * when their deadline moved, and when they are freed.
  *
+ * With a history provider, a subscriber resuming from an id the ring
+ * misses is parked: attached, but following nothing, while the provider
+ * answers (lib/history.c says what each answer leads to). Answers come
+ * from the loop at any time, and a stream tells of a drained queue from
+ * inside its own calls, so both only put the parked subscriber on a list
+ * of work, done once the hub call in progress is about to return (or at
+ * once, when an answer comes while none is).
+ *
  * SPDX-License-Identifier: MIT
  */
+#include <string.h>
+
+#include "history.h"
+#include "replay.h"
 #include "timers.h"
+
+struct sub {
+	struct sse_stream *s;
+	struct sse_history_fetch *park; /* NULL: it follows the ring */
+};
 
 struct sse_hub {
 	struct sse_allocator alloc;
 	struct sse_replay *ring;
 	struct sse_timers *timers;
-	struct sse_stream **subs; /* dense: [0, ready) ready, [ready, count) waiting */
+	struct sub *subs;         /* dense: [0, ready) ready, [ready, count) waiting */
 	size_t count, cap, ready;
 	uint64_t flushed_seq;     /* the ring's next_seq at the end of the last pass */
 	uint64_t max_lag, stall_ms, heartbeat_ms, jitter_ms;
@@ -31,6 +48,10 @@ struct sse_hub {
 	uint64_t batch_due;       /* when the open batch goes out; SSE_NO_DEADLINE: none */
 	sse_hub_drop_fn on_drop;
 	void *user;
+	struct sse_history history; /* fetch NULL: no provider */
+	size_t parked;            /* subscribers parked on it */
+	struct sse_history_fetch *work, *work_tail; /* parked ones to act on, in order */
+	unsigned depth;           /* hub calls (or provider fetches) in progress */
 };
 
 /* Configs of 0.1 end before window_ms: they are read without it. */
@@ -87,15 +108,20 @@ int sse_hub_new(struct sse_hub **out, const struct sse_hub_config *cfg, sse_hub_
 
 /* ---- the subscriber array */
 
-static void put(struct sse_hub *h, size_t i, struct sse_stream *s)
+static size_t slot(struct sse_stream *s)
 {
-	h->subs[i] = s;
-	*sse__stream_owner_slot(s) = i;
+	return *sse__stream_owner_slot(s);
+}
+
+static void put(struct sse_hub *h, size_t i, struct sub sub)
+{
+	h->subs[i] = sub;
+	*sse__stream_owner_slot(sub.s) = i;
 }
 
 static void swap(struct sse_hub *h, size_t i, size_t j)
 {
-	struct sse_stream *a = h->subs[i];
+	struct sub a = h->subs[i];
 
 	put(h, i, h->subs[j]);
 	put(h, j, a);
@@ -103,27 +129,80 @@ static void swap(struct sse_hub *h, size_t i, size_t j)
 
 static bool is_ready(const struct sse_hub *h, struct sse_stream *s)
 {
-	return *sse__stream_owner_slot(s) < h->ready;
+	return slot(s) < h->ready;
 }
 
 /* Move s to the end of the ready part, or just past it, by one swap. */
 static void mark_waiting(struct sse_hub *h, struct sse_stream *s)
 {
 	if (is_ready(h, s))
-		swap(h, *sse__stream_owner_slot(s), --h->ready);
+		swap(h, slot(s), --h->ready);
 }
 
 static void mark_ready(struct sse_hub *h, struct sse_stream *s)
 {
 	if (!is_ready(h, s))
-		swap(h, *sse__stream_owner_slot(s), h->ready++);
+		swap(h, slot(s), h->ready++);
 }
 
-/* Take s out of the array, off the ring and off the scheduler. */
+static struct sse_history_fetch *park_of(const struct sse_hub *h, struct sse_stream *s)
+{
+	return h->parked > 0 ? h->subs[slot(s)].park : NULL;
+}
+
+/* ---- the list of work on parked subscribers */
+
+static void enqueue(struct sse_hub *h, struct sse_history_fetch *p)
+{
+	if (p->queued)
+		return;
+	p->queued = true;
+	p->prev = h->work_tail;
+	p->next = NULL;
+	if (h->work_tail != NULL)
+		h->work_tail->next = p;
+	else
+		h->work = p;
+	h->work_tail = p;
+}
+
+static void dequeue(struct sse_hub *h, struct sse_history_fetch *p)
+{
+	if (!p->queued)
+		return;
+	p->queued = false;
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		h->work = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+	else
+		h->work_tail = p->prev;
+}
+
+/* s leaves the history behind (it follows the ring, or leaves the hub):
+ * a question still out is cancelled, so no answer can come for it. */
+static void unpark(struct sse_hub *h, struct sse_stream *s)
+{
+	struct sse_history_fetch *p = park_of(h, s);
+
+	if (p == NULL)
+		return;
+	if (p->state == SSE__PARK_ASKING)
+		h->history.cancel(h->history.ctx, p);
+	dequeue(h, p);
+	h->subs[slot(s)].park = NULL;
+	h->parked--;
+	sse__free(&h->alloc, p, sizeof(*p));
+}
+
+/* Take s out of the array, off the ring, the history and the scheduler. */
 static void detach(struct sse_hub *h, struct sse_stream *s)
 {
+	unpark(h, s);
 	mark_waiting(h, s);
-	swap(h, *sse__stream_owner_slot(s), --h->count);
+	swap(h, slot(s), --h->count);
 	sse__timers_erase(h->timers, s);
 	sse__stream_set_owner(s, NULL, NULL);
 	sse_stream_follow(s, NULL, 0);
@@ -134,7 +213,7 @@ void sse_hub_free(struct sse_hub *h)
 	if (h == NULL)
 		return;
 	while (h->count > 0)
-		detach(h, h->subs[h->count - 1]);
+		detach(h, h->subs[h->count - 1].s);
 	sse__free(&h->alloc, h->subs, h->cap * sizeof(*h->subs));
 	sse_timers_free(h->timers);
 	sse_replay_free(h->ring);
@@ -174,9 +253,15 @@ static void owner_deadline_moved(void *owner, struct sse_stream *s)
 	sse__timers_update(h->timers, s);
 }
 
+/* A parked subscriber that drained may take the next page: not from
+ * inside the stream's call, but once the hub call returns. */
 static void owner_drained(void *owner, struct sse_stream *s)
 {
+	struct sse_history_fetch *p = park_of(owner, s);
+
 	mark_ready(owner, s);
+	if (p != NULL && p->state == SSE__PARK_IDLE)
+		enqueue(owner, p);
 }
 
 static void owner_release(void *owner, struct sse_stream *s)
@@ -208,7 +293,8 @@ static int prepare(struct sse_hub *h, struct sse_stream *s)
 	if (rc != 0)
 		return rc;
 	sse__stream_set_owner(s, &hub_owner, h);
-	put(h, h->count++, s); /* waiting until its first write says otherwise */
+	/* waiting until its first write says otherwise */
+	put(h, h->count++, (struct sub){.s = s});
 	return 0;
 }
 
@@ -225,6 +311,165 @@ static int deliver(struct sse_hub *h, struct sse_stream *s)
 	return rc;
 }
 
+/* ---- parked subscribers: resuming from the history provider */
+
+/* Ask the provider for the page from p's position on. An answer given
+ * within fetch is only listed (the hub call is in progress). */
+static int ask(struct sse_hub *h, struct sse_history_fetch *p)
+{
+	int rc;
+
+	p->state = SSE__PARK_ASKING;
+	p->got = 0;
+	p->full = false;
+	h->depth++;
+	rc = h->history.fetch(h->history.ctx, p, p->position, SSE_HISTORY_PAGE_BYTES);
+	h->depth--;
+	if (rc < 0 && p->state == SSE__PARK_ASKING) {
+		p->state = SSE__PARK_IDLE; /* it will not answer */
+		return rc;
+	}
+	return 0;
+}
+
+/* Leave the history for the ring: from cursor on, or, after the reset
+ * event, live. Frames queued from the history go out first. */
+static int to_ring(struct sse_hub *h, struct sse_stream *s, uint64_t cursor, bool reset)
+{
+	struct sse_event ev;
+	int rc = 0;
+
+	unpark(h, s);
+	if (reset) {
+		cursor = sse_replay_next_seq(h->ring);
+		if (sse_replay_reset_event(h->ring, &ev))
+			rc = sse_stream_send(s, &ev);
+	}
+	return rc != 0 ? rc : sse_stream_follow(s, h->ring, cursor);
+}
+
+/* Take p's next step: 0, or the error to drop its subscriber with. */
+static int act(struct sse_hub *h, struct sse_history_fetch *p)
+{
+	struct sse_stream *s = p->s;
+	uint64_t cursor = 0;
+	int err = 0;
+
+	switch (sse__park_next(p, sse_stream_pending(s), &cursor, &err)) {
+	case SSE__PARK_ASK:
+		return ask(h, p);
+	case SSE__PARK_FOLLOW:
+		return to_ring(h, s, cursor, false);
+	case SSE__PARK_RESET:
+		return to_ring(h, s, 0, true);
+	case SSE__PARK_FAIL:
+		return err;
+	case SSE__PARK_WAIT:
+	default:
+		return 0;
+	}
+}
+
+/* Work through the list of parked subscribers to act on; those that
+ * reached the ring write at once. Not while a hub call is in progress:
+ * that one does it before it returns. */
+static void run_work(struct sse_hub *h)
+{
+	if (h->depth > 0)
+		return;
+	h->depth++;
+	while (h->work != NULL) {
+		struct sse_history_fetch *p = h->work;
+		struct sse_stream *s = p->s;
+		int rc;
+
+		dequeue(h, p);
+		rc = act(h, p);
+		if (rc != 0)
+			drop(h, s, rc);
+		else if (park_of(h, s) == NULL)
+			deliver(h, s);
+	}
+	h->depth--;
+}
+
+static void leave(struct sse_hub *h)
+{
+	h->depth--;
+	run_work(h);
+}
+
+/* The provider answered (sse_history_done()). */
+static void park_answered(struct sse_history_fetch *p)
+{
+	struct sse_hub *h = p->owner;
+
+	enqueue(h, p);
+	run_work(h);
+}
+
+/* Whether a resume from id needs the provider: an id of the ring's
+ * epoch the ring no longer holds (GAP), or has not reached (UNKNOWN:
+ * past its newest); then the id number to ask from. */
+static bool wants_history(const struct sse_hub *h, const char *id, size_t len, uint64_t *from)
+{
+	uint64_t cursor, number;
+	int st;
+
+	if (h->history.fetch == NULL)
+		return false;
+	st = sse_replay_seek(h->ring, id, len, &cursor);
+	if ((st != SSE_REPLAY_GAP && st != SSE_REPLAY_UNKNOWN) ||
+	    !sse__replay_parse_id(h->ring, id, len, &number) || number == UINT64_MAX)
+		return false;
+	*from = number + 1;
+	return true;
+}
+
+/* Park s at position `from` and ask for its first page. */
+static int park(struct sse_hub *h, struct sse_stream *s, uint64_t from)
+{
+	struct sse_history_fetch *p = sse__alloc(&h->alloc, sizeof(*p));
+
+	if (p == NULL)
+		return SSE_ERR_NOMEM;
+	*p = (struct sse_history_fetch){.answered = park_answered, .owner = h, .ring = h->ring,
+					.s = s, .position = from};
+	h->subs[slot(s)].park = p;
+	h->parked++;
+	return ask(h, p);
+}
+
+/* Answers given within the first fetch are acted on here, so that their
+ * failure is the subscriber's, not on_drop's: its caller still holds it. */
+static int settle_new(struct sse_hub *h, struct sse_stream *s)
+{
+	struct sse_history_fetch *p;
+	int rc = 0;
+
+	while (rc == 0 && (p = park_of(h, s)) != NULL && p->queued) {
+		dequeue(h, p);
+		rc = act(h, p);
+	}
+	return rc;
+}
+
+static int start(struct sse_hub *h, struct sse_stream *s, const char *last_id, size_t len,
+		 int *status)
+{
+	uint64_t from;
+	int rc = sse_stream_start(s, 0); /* attached: the scheduler's clock counts */
+
+	if (rc != 0)
+		return rc;
+	if (!wants_history(h, last_id, len, &from))
+		return sse_stream_resume(s, h->ring, last_id, len, status);
+	if (status != NULL)
+		*status = SSE_REPLAY_HISTORY;
+	rc = park(h, s, from);
+	return rc != 0 ? rc : settle_new(h, s);
+}
+
 int sse_hub_subscribe(struct sse_hub *h, struct sse_stream *s, const char *last_id, size_t len,
 		      int *status)
 {
@@ -236,16 +481,35 @@ int sse_hub_subscribe(struct sse_hub *h, struct sse_stream *s, const char *last_
 	rc = prepare(h, s);
 	if (rc != 0)
 		return rc;
-	rc = sse_stream_start(s, 0); /* attached: the scheduler's clock counts */
-	if (rc == 0)
-		rc = sse_stream_resume(s, h->ring, last_id, len, status);
+	h->depth++;
+	rc = start(h, s, last_id, len, status);
 	if (rc == 0)
 		rc = sse_stream_flush(s);
-	if (rc == 0 || rc == SSE_ERR_WOULDBLOCK)
-		return 0; /* a stream that caught up is ready: owner_drained() */
+	if (rc == SSE_ERR_WOULDBLOCK)
+		rc = 0; /* a stream that caught up is ready: owner_drained() */
+	if (rc == 0)
+		rc = settle_new(h, s);
 	/* A failure here is the caller's to handle, not on_drop's. */
-	detach(h, s);
+	if (rc != 0)
+		detach(h, s);
+	leave(h);
 	return rc;
+}
+
+int sse_hub_set_history(struct sse_hub *h, const struct sse_history *provider)
+{
+	if (h == NULL || h->parked > 0)
+		return SSE_ERR_INVALID;
+	if (provider == NULL) {
+		h->history = (struct sse_history){0};
+		return 0;
+	}
+	/* Numbers are what a log and the ring share: ring ids only. */
+	if (provider->size != sizeof(*provider) || provider->fetch == NULL ||
+	    provider->cancel == NULL || sse_replay_next_number(h->ring) == 0)
+		return SSE_ERR_INVALID;
+	h->history = *provider;
+	return 0;
 }
 
 /* The caller's clock, never going back (publish and tick may be given
@@ -256,14 +520,9 @@ static void set_now(struct sse_hub *h, uint64_t now_ms)
 		h->now_ms = now_ms;
 }
 
-int sse_hub_publish(struct sse_hub *h, const struct sse_event *ev, uint64_t now_ms,
-		    uint64_t *seq)
+/* A publish at now_ms gave rc. */
+static int published(struct sse_hub *h, int rc, uint64_t now_ms)
 {
-	int rc;
-
-	if (h == NULL)
-		return SSE_ERR_INVALID;
-	rc = sse_replay_publish(h->ring, ev, now_ms, seq);
 	set_now(h, now_ms);
 	/* The first event of a batch sets its deadline: no event waits
 	 * longer than the window. */
@@ -272,11 +531,64 @@ int sse_hub_publish(struct sse_hub *h, const struct sse_event *ev, uint64_t now_
 	return rc;
 }
 
+int sse_hub_publish(struct sse_hub *h, const struct sse_event *ev, uint64_t now_ms,
+		    uint64_t *seq)
+{
+	if (h == NULL)
+		return SSE_ERR_INVALID;
+	return published(h, sse_replay_publish(h->ring, ev, now_ms, seq), now_ms);
+}
+
+int sse_hub_publish_frame(struct sse_hub *h, const char *frame, size_t len, uint64_t now_ms,
+			  uint64_t *seq)
+{
+	if (h == NULL)
+		return SSE_ERR_INVALID;
+	return published(h, sse_replay_publish_frame(h->ring, frame, len, now_ms, seq), now_ms);
+}
+
+/*
+ * Followers fail with SSE_ERR_GAP at the next pass (the ring skipped a
+ * sequence number). Parked subscribers keep their place when the epoch
+ * stays (their numbers still name the same events); with a new epoch
+ * their numbers mean nothing any more, and they fail the same way.
+ */
+int sse_hub_restart(struct sse_hub *h, const char *epoch, uint64_t next_number)
+{
+	bool new_epoch;
+	int rc;
+
+	if (h == NULL)
+		return SSE_ERR_INVALID;
+	new_epoch = epoch != NULL && strcmp(epoch, sse_replay_epoch(h->ring)) != 0;
+	rc = sse_replay_restart(h->ring, epoch, next_number);
+	if (rc != 0 || h->parked == 0)
+		return rc;
+	h->depth++;
+	for (size_t i = h->count; i-- > 0;) {
+		struct sse_history_fetch *p;
+
+		if (i >= h->count || (p = h->subs[i].park) == NULL)
+			continue;
+		if (new_epoch)
+			drop(h, h->subs[i].s, SSE_ERR_GAP);
+		else if (p->state == SSE__PARK_IDLE)
+			enqueue(h, p);
+	}
+	leave(h);
+	return 0;
+}
+
 int sse_hub_writable(struct sse_hub *h, struct sse_stream *s)
 {
+	int rc;
+
 	if (!subscribed(h, s))
 		return SSE_ERR_INVALID;
-	return deliver(h, s);
+	h->depth++;
+	rc = deliver(h, s);
+	leave(h);
+	return rc;
 }
 
 /*
@@ -286,22 +598,19 @@ int sse_hub_writable(struct sse_hub *h, struct sse_stream *s)
  * another one dry) has nothing owed up to the live end, so skipping it
  * loses nothing.
  */
-int sse_hub_flush(struct sse_hub *h)
+static void fan_out(struct sse_hub *h)
 {
-	uint64_t live;
+	uint64_t live = sse_replay_next_seq(h->ring);
 
-	if (h == NULL)
-		return SSE_ERR_INVALID;
-	live = sse_replay_next_seq(h->ring);
 	if (live == h->flushed_seq)
-		return 0;
+		return;
 	if (h->batch_due != SSE_NO_DEADLINE && h->now_ms < h->batch_due)
-		return 0; /* the window is open: sse_hub_tick() at its deadline */
+		return; /* the window is open: sse_hub_tick() at its deadline */
 	h->flushed_seq = live;
 	h->batch_due = SSE_NO_DEADLINE;
 	for (size_t i = h->ready; i-- > 0;) {
 		if (i < h->ready)
-			deliver(h, h->subs[i]);
+			deliver(h, h->subs[i].s);
 	}
 	/* Those waiting on their transport are not written to, but the
 	 * publishes may have made them miss events (or, with an
@@ -313,10 +622,22 @@ int sse_hub_flush(struct sse_hub *h)
 
 		if (i >= h->count || i < h->ready)
 			continue;
-		rc = sse__stream_check(h->subs[i]);
+		rc = sse__stream_check(h->subs[i].s);
 		if (rc != 0)
-			drop(h, h->subs[i], rc);
+			drop(h, h->subs[i].s, rc);
 	}
+}
+
+/* Parked subscribers that drained since the last call (a read of their
+ * own, say) are acted on here too; the ready ones a publish reached
+ * tell so by draining in the pass. */
+int sse_hub_flush(struct sse_hub *h)
+{
+	if (h == NULL)
+		return SSE_ERR_INVALID;
+	h->depth++;
+	fan_out(h);
+	leave(h);
 	return 0;
 }
 
@@ -327,10 +648,12 @@ int sse_hub_tick(struct sse_hub *h, uint64_t now_ms, uint64_t *next_ms)
 	if (h == NULL)
 		return SSE_ERR_INVALID;
 	set_now(h, now_ms);
+	h->depth++;
 	if (h->batch_due != SSE_NO_DEADLINE && h->now_ms >= h->batch_due)
-		sse_hub_flush(h); /* before expiry: the batch's frames are all there */
+		fan_out(h); /* before expiry: the batch's frames are all there */
 	sse_replay_expire(h->ring, now_ms);
 	rc = sse_timers_run(h->timers, now_ms, next_ms, NULL);
+	leave(h);
 	if (rc == 0 && next_ms != NULL && h->batch_due < *next_ms)
 		*next_ms = h->batch_due;
 	return rc;
@@ -347,7 +670,7 @@ int sse_hub_visit(struct sse_hub *h, sse_hub_visit_fn fn, void *ctx)
 
 		if (i >= h->count)
 			continue;
-		rc = fn(h->subs[i], ctx);
+		rc = fn(h->subs[i].s, ctx);
 		if (rc != 0)
 			return rc;
 	}

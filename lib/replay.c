@@ -33,6 +33,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 
@@ -69,12 +70,16 @@ struct sse_replay {
 	struct entry *index; /* slots */
 	uint64_t *buckets;   /* app ids: bucket_mask + 1 chain heads, 0 for none */
 	size_t bucket_mask;
-	/* Ring ids: the epoch NUL-terminated, "<epoch>0" (the id before
-	 * the first frame), then room for the id publish is writing. */
+	/* Ring ids: the epoch NUL-terminated, then room for the id publish
+	 * is writing, then the newest id ("<epoch>0" before frame 1). */
 	char *ids;
 	size_t ids_size;
 	size_t epoch_len;
-	size_t newest_len;   /* ring ids: the newest id's length once published */
+	size_t newest_len;   /* ring ids: the newest id's length */
+	/* Ring ids: frame seq has the id number seq + base (mod 2^64), so a
+	 * restart can move the numbers while sequence numbers, which cursors
+	 * and pins rely on, only ever grow. 0 unless restarted. */
+	uint64_t base;
 	struct sse_event reset;
 	char *reset_text;    /* the reset event's type then data, copied */
 	size_t reset_text_len;
@@ -132,16 +137,10 @@ static int alloc_storage(struct sse_replay *r)
 	return 0;
 }
 
-/* Where the ids block keeps the id before frame 1, "<epoch>0". */
-static char *zero_id(const struct sse_replay *r)
-{
-	return r->ids + r->epoch_len + 1;
-}
-
 /* Where publish writes the id of the frame it encodes: epoch, digits. */
 static char *id_scratch(const struct sse_replay *r)
 {
-	return r->ids + 2 * r->epoch_len + 2;
+	return r->ids + r->epoch_len + 1;
 }
 
 /* The id of the newest frame published, kept when it is published, since
@@ -182,27 +181,41 @@ static void make_epoch(const struct sse_replay *r, char out[EPOCH_CHARS + 2])
 	out[EPOCH_CHARS + 1] = '\0';
 }
 
+/* The newest id: "<epoch><number>", for the number before the next frame. */
+static void set_newest(struct sse_replay *r, uint64_t number)
+{
+	r->newest_len = r->epoch_len + sse__format_u64(number, 10, newest_id(r) + r->epoch_len);
+}
+
+/* A block for the ids of an epoch (see struct sse_replay), the epoch
+ * copied into each place; NULL when out of memory. */
+static char *ids_block(const struct sse_replay *r, const char *epoch, size_t len, size_t *size)
+{
+	char *ids;
+
+	*size = 3 * len + 1 + 2 * SSE__U64_DIGITS;
+	ids = sse__alloc(&r->alloc, *size);
+	if (ids == NULL)
+		return NULL;
+	memcpy(ids, epoch, len + 1);
+	memcpy(ids + len + 1, epoch, len);
+	memcpy(ids + 2 * len + 1 + SSE__U64_DIGITS, epoch, len);
+	return ids;
+}
+
 static int copy_epoch(struct sse_replay *r, const char *epoch)
 {
 	char made[EPOCH_CHARS + 2];
-	size_t len;
 
 	if (epoch == NULL) {
 		make_epoch(r, made);
 		epoch = made;
 	}
-	len = strlen(epoch);
-
-	r->ids_size = 4 * len + 2 + 2 * SSE__U64_DIGITS;
-	r->ids = sse__alloc(&r->alloc, r->ids_size);
+	r->epoch_len = strlen(epoch);
+	r->ids = ids_block(r, epoch, r->epoch_len, &r->ids_size);
 	if (r->ids == NULL)
 		return SSE_ERR_NOMEM;
-	r->epoch_len = len;
-	memcpy(r->ids, epoch, len + 1);
-	memcpy(zero_id(r), epoch, len);
-	zero_id(r)[len] = '0';
-	memcpy(id_scratch(r), epoch, len);
-	memcpy(newest_id(r), epoch, len);
+	set_newest(r, 0); /* "<epoch>0": the point before frame 1 */
 	return 0;
 }
 
@@ -234,6 +247,12 @@ static int copy_reset(struct sse_replay *r, const struct sse_event *ev)
 	return 0;
 }
 
+/* An epoch no id can carry would make every publish fail. */
+static bool epoch_valid(const char *epoch)
+{
+	return epoch == NULL || epoch[strcspn(epoch, "\r\n")] == '\0';
+}
+
 static int config_valid(const struct sse_replay_config *cfg)
 {
 	struct sse_event reset;
@@ -243,8 +262,7 @@ static int config_valid(const struct sse_replay_config *cfg)
 		return 0;
 	if (cfg->max_events == 0 || cfg->max_bytes == 0 || (cfg->flags & ~SSE_ENCODE_STRICT_UTF8))
 		return 0;
-	/* An epoch no id can carry would make every publish fail. */
-	if (!cfg->app_ids && cfg->epoch && cfg->epoch[strcspn(cfg->epoch, "\r\n")] != '\0')
+	if (!cfg->app_ids && !epoch_valid(cfg->epoch))
 		return 0;
 	if (cfg->reset_event == NULL)
 		return 1;
@@ -305,6 +323,12 @@ void sse_replay_free(struct sse_replay *r)
 static uint64_t first_seq(const struct sse_replay *r)
 {
 	return r->next_seq - r->count;
+}
+
+/* Ring ids: the id number the next frame gets. */
+static uint64_t next_number(const struct sse_replay *r)
+{
+	return r->next_seq + r->base;
 }
 
 static struct entry *entry_at(const struct sse_replay *r, uint64_t seq)
@@ -481,13 +505,15 @@ static int event_to_publish(struct sse_replay *r, const struct sse_event *ev,
 		return SSE_ERR_INVALID;
 	id = id_scratch(r); /* only ring ids have r->ids */
 	out->id = id;
-	out->id_len = r->epoch_len + sse__format_u64(r->next_seq, 10, id + r->epoch_len);
+	out->id_len = r->epoch_len + sse__format_u64(r->next_seq + r->base, 10, id + r->epoch_len);
 	return 0;
 }
 
 /* ---- publish */
 
-static void append(struct sse_replay *r, const struct sse_event *ev, size_t offset, size_t len,
+/* Index the frame just written at offset; id is its id (ring ids: the
+ * newest id from now on; app ids: linked for seek). */
+static void append(struct sse_replay *r, const char *id, size_t id_len, size_t offset, size_t len,
 		   uint64_t now_ms)
 {
 	uint64_t seq = r->next_seq;
@@ -497,10 +523,10 @@ static void append(struct sse_replay *r, const struct sse_event *ev, size_t offs
 	*e = (struct entry){.time_ms = now_ms, .end_total = r->total, .offset = offset, .len = len,
 			    .gen = (unsigned char)r->cur};
 	if (r->app_ids) {
-		link_id(r, e, seq, ev->id, ev->id_len);
+		link_id(r, e, seq, id, id_len);
 	} else {
-		memcpy(newest_id(r), ev->id, ev->id_len);
-		r->newest_len = ev->id_len;
+		memcpy(newest_id(r), id, id_len);
+		r->newest_len = id_len;
 	}
 	r->next_seq++;
 	r->count++;
@@ -532,10 +558,156 @@ int sse_replay_publish(struct sse_replay *r, const struct sse_event *ev, uint64_
 	rc = sse__encode_unchecked(&e, r->arena[r->cur] + offset, n);
 	if (rc != 0)
 		return rc; /* not reached: n is e's size */
-	append(r, &e, offset, n, now_ms);
+	append(r, e.id, e.id_len, offset, n, now_ms);
 	if (seq != NULL)
 		*seq = r->next_seq - 1;
 	return 0;
+}
+
+/* ---- frames encoded elsewhere */
+
+/* A line that sets the id ("id" alone or "id:..."): only the first may. */
+static bool is_id_field(const char *line, size_t n)
+{
+	return n >= 2 && line[0] == 'i' && line[1] == 'd' && (n == 2 || line[2] == ':');
+}
+
+/*
+ * Whether a frame is one event shaped as our encoder writes it, with the
+ * id "<epoch><number>": that id line first, no other id line, no CR, and
+ * no blank line but the final one. Bytes from a log or a network are not
+ * trusted to be one well-formed event: a stray blank line would make two
+ * events, a second id line would set another Last-Event-ID.
+ */
+int sse__replay_check_frame(const struct sse_replay *r, uint64_t number, const char *f,
+			    size_t len)
+{
+	char digits[SSE__U64_DIGITS];
+	size_t nd = sse__format_u64(number, 10, digits);
+	size_t head = ID_PREFIX_LEN + r->epoch_len + nd + 1; /* through the id line's LF */
+	const char *p, *end = f + len;
+
+	if (f == NULL || len < head + 1 || memcmp(f, "id: ", ID_PREFIX_LEN) != 0 ||
+	    memcmp(f + ID_PREFIX_LEN, r->ids, r->epoch_len) != 0 ||
+	    memcmp(f + ID_PREFIX_LEN + r->epoch_len, digits, nd) != 0 || f[head - 1] != '\n' ||
+	    end[-1] != '\n' || end[-2] != '\n' || memchr(f, '\r', len) != NULL)
+		return SSE_ERR_INVALID;
+	/* The lines between the id line and the final blank one. */
+	for (p = f + head; p < end - 1;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = (size_t)(nl - p);
+
+		if (n == 0 || is_id_field(p, n))
+			return SSE_ERR_INVALID;
+		p = nl + 1;
+	}
+	if ((r->flags & SSE_ENCODE_STRICT_UTF8) && !sse_utf8_valid(f, len))
+		return SSE_ERR_UTF8;
+	return 0;
+}
+
+int sse_replay_publish_frame(struct sse_replay *r, const char *frame, size_t len,
+			     uint64_t now_ms, uint64_t *seq)
+{
+	size_t offset;
+	int rc;
+
+	if (r == NULL || r->app_ids)
+		return SSE_ERR_INVALID;
+	rc = sse__replay_check_frame(r, next_number(r), frame, len);
+	if (rc != 0)
+		return rc;
+	if (len > r->max_bytes)
+		return SSE_ERR_TOO_LARGE;
+	drop_aged(r, now_ms);
+	rc = make_room(r, len, &offset);
+	if (rc != 0)
+		return rc;
+	memcpy(r->arena[r->cur] + offset, frame, len);
+	/* The id line's LF is the first in the frame. */
+	append(r, frame + ID_PREFIX_LEN,
+	       (size_t)((const char *)memchr(frame, '\n', len) - frame) - ID_PREFIX_LEN, offset, len,
+	       now_ms);
+	if (seq != NULL)
+		*seq = r->next_seq - 1;
+	return 0;
+}
+
+/* ---- restarting the numbering */
+
+/* Drop every frame; pinned bytes stay until released, as always. */
+static void drop_all(struct sse_replay *r)
+{
+	while (r->count > 0)
+		drop_oldest(r);
+	release_all(r);
+}
+
+/*
+ * Skip one sequence number, with no frame: every cursor, even one at the
+ * live end, is then before the first frame, so every follower learns
+ * that it missed events instead of sliding into other numbers. Its index
+ * entry is an empty frame where the newest one ended, so the arena's
+ * free space is read as before, and nothing pins it.
+ */
+static int skip_seq(struct sse_replay *r)
+{
+	struct entry *e;
+	size_t offset = 0;
+
+	if (r->next_seq - oldest_held(r) >= r->slots)
+		return SSE_ERR_PINNED; /* the index is full of pinned frames */
+	if (r->held[r->cur] < r->next_seq) {
+		const struct entry *newest = entry_at(r, r->next_seq - 1);
+
+		offset = newest->offset + newest->len;
+	}
+	e = entry_at(r, r->next_seq);
+	*e = (struct entry){.end_total = r->total, .offset = offset, .gen = (unsigned char)r->cur};
+	r->next_seq++;
+	release_all(r);
+	return 0;
+}
+
+int sse_replay_restart(struct sse_replay *r, const char *epoch, uint64_t next)
+{
+	char *ids = NULL;
+	size_t size = 0, len = 0;
+	int rc;
+
+	if (r == NULL || r->app_ids || next == 0 || !epoch_valid(epoch))
+		return SSE_ERR_INVALID;
+	if (epoch != NULL && strcmp(epoch, r->ids) == 0)
+		epoch = NULL; /* the same epoch: kept */
+	/* Within one epoch a number names one event: never issue it twice. */
+	if (epoch == NULL && next < next_number(r))
+		return SSE_ERR_INVALID;
+	if (epoch != NULL) {
+		len = strlen(epoch);
+		ids = ids_block(r, epoch, len, &size);
+		if (ids == NULL)
+			return SSE_ERR_NOMEM;
+	}
+	drop_all(r);
+	rc = skip_seq(r);
+	if (rc != 0) {
+		sse__free(&r->alloc, ids, size);
+		return rc;
+	}
+	if (ids != NULL) {
+		sse__free(&r->alloc, r->ids, r->ids_size);
+		r->ids = ids;
+		r->ids_size = size;
+		r->epoch_len = len;
+	}
+	r->base = next - r->next_seq;
+	set_newest(r, next - 1);
+	return 0;
+}
+
+uint64_t sse_replay_next_number(const struct sse_replay *r)
+{
+	return r && !r->app_ids ? next_number(r) : 0;
 }
 
 int sse_replay_expire(struct sse_replay *r, uint64_t now_ms)
@@ -567,13 +739,28 @@ static int parse_seq(const char *s, size_t len, uint64_t *out)
 	return 0;
 }
 
+/* Ring ids: whether id is "<our epoch><number>" (strict decimal). */
+static bool parse_ring_id(const struct sse_replay *r, const char *id, size_t len,
+			  uint64_t *number)
+{
+	return len >= r->epoch_len && memcmp(id, r->ids, r->epoch_len) == 0 &&
+	       parse_seq(id + r->epoch_len, len - r->epoch_len, number) == 0;
+}
+
 static int find_ring_id(const struct sse_replay *r, const char *id, size_t len, uint64_t *seq)
 {
-	if (len < r->epoch_len || memcmp(id, r->ids, r->epoch_len) != 0 ||
-	    parse_seq(id + r->epoch_len, len - r->epoch_len, seq) != 0 || *seq >= r->next_seq)
+	uint64_t number;
+
+	/* A number past the newest was never ours (or is from a log this
+	 * ring has not caught up with): nothing to resume from. */
+	if (!parse_ring_id(r, id, len, &number) || number >= next_number(r))
 		return SSE_REPLAY_UNKNOWN;
-	/* Seq 0 is the point before the first frame: all after it is needed. */
-	return *seq + 1 < first_seq(r) ? SSE_REPLAY_GAP : SSE_REPLAY_FOUND;
+	/* The number before the first frame is a point all after which is
+	 * held: found. Below it, frames the client needs are gone. */
+	if (number + 1 < first_seq(r) + r->base)
+		return SSE_REPLAY_GAP;
+	*seq = number - r->base;
+	return SSE_REPLAY_FOUND;
 }
 
 /* Whether a frame's id is exactly id: the frame starts "id: <id>\n" and a
@@ -676,14 +863,11 @@ const char *sse_replay_newest_id(const struct sse_replay *r, size_t *len)
 	if (r == NULL || len == NULL)
 		return NULL;
 	*len = 0;
-	if (!r->app_ids && r->next_seq == 1) {
-		/* Not "": a client without an id would come back live and miss
-		 * what is published while it is away; epoch "0" precedes frame 1. */
-		*len = r->epoch_len + 1;
-		return zero_id(r);
-	}
 	if (!r->app_ids) {
-		*len = r->newest_len; /* even when its frame expired */
+		/* Even when its frame expired; before any frame, not "" (a
+		 * client without an id would come back live and miss what is
+		 * published while it is away) but the number before the next. */
+		*len = r->newest_len;
 		return newest_id(r);
 	}
 	if (sse_replay_frame(r, r->next_seq - 1, &f, &n) != 1)
@@ -752,4 +936,14 @@ uint64_t sse__replay_backlog(const struct sse_replay *r, uint64_t cursor)
 		return 0;
 	e = entry_at(r, cursor);
 	return r->total - (e->end_total - e->len);
+}
+
+int sse__replay_parse_id(const struct sse_replay *r, const char *id, size_t len, uint64_t *number)
+{
+	return !r->app_ids && id != NULL && parse_ring_id(r, id, len, number);
+}
+
+uint64_t sse__replay_base(const struct sse_replay *r)
+{
+	return r->base;
 }

@@ -26,4 +26,19 @@ size_t sse__replay_run(const struct sse_replay *r, uint64_t seq, const char **by
 /* The length of a frame still held (retained or pinned). */
 size_t sse__replay_held_len(const struct sse_replay *r, uint64_t seq);
 
+/* Ring ids: 1 and the number when id is "<this ring's epoch><number>"
+ * (whatever the number: a history provider may know numbers the ring
+ * has not reached), else 0 (app ids, another epoch, not a number). */
+int sse__replay_parse_id(const struct sse_replay *r, const char *id, size_t len,
+			 uint64_t *number);
+
+/* Ring ids: frame seq has the id number seq + base (mod 2^64). */
+uint64_t sse__replay_base(const struct sse_replay *r);
+
+/* 0 when frame is one event as the encoder writes it whose first line is
+ * "id: <epoch><number>" (see sse_replay_publish_frame()), else
+ * SSE_ERR_INVALID (or SSE_ERR_UTF8 for a strict ring). Ring ids only. */
+int sse__replay_check_frame(const struct sse_replay *r, uint64_t number, const char *frame,
+			    size_t len);
+
 #endif

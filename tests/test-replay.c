@@ -1911,6 +1911,181 @@ START_TEST(test_replay_empty_epoch_gives_plain_ids)
 }
 END_TEST
 
+/* ---- restart, frames encoded elsewhere, id numbers (0.3) */
+
+static void assert_newest(const struct sse_replay *r, const char *want)
+{
+	size_t len = 0;
+	const char *id = sse_replay_newest_id(r, &len);
+
+	ck_assert_uint_eq(len, strlen(want));
+	ck_assert_mem_eq(id, want, len);
+}
+
+#define FRAME_OK(r, lit) sse_replay_publish_frame((r), (lit), sizeof(lit) - 1, 0, NULL)
+
+START_TEST(test_replay_numbers_are_sequence_numbers_by_default)
+{
+	struct sse_replay_config cfg = ring_config(4, 1024, "k-");
+	struct sse_replay *r = new_ring(&cfg);
+
+	ck_assert_uint_eq(sse_replay_next_number(r), 1);
+	publish(r, "a", 0);
+	ck_assert_uint_eq(sse_replay_next_number(r), sse_replay_next_seq(r));
+	ck_assert_uint_eq(sse_replay_next_number(NULL), 0);
+	sse_replay_free(r);
+	cfg.app_ids = 1;
+	r = new_ring(&cfg);
+	ck_assert_uint_eq(sse_replay_next_number(r), 0);
+	ck_assert_int_eq(sse_replay_restart(r, NULL, 5), SSE_ERR_INVALID);
+	ck_assert_int_eq(FRAME_OK(r, "id: 1\ndata: a\n\n"), SSE_ERR_INVALID);
+	sse_replay_free(r);
+}
+END_TEST
+
+START_TEST(test_replay_restart_moves_numbers)
+{
+	struct sse_replay_config cfg = ring_config(4, 1024, "k-");
+	struct sse_replay *r = new_ring(&cfg);
+	uint64_t seq = 0, before;
+
+	for (int i = 0; i < 3; i++)
+		publish(r, "x", 0);
+	before = sse_replay_next_seq(r);
+	ck_assert_int_eq(sse_replay_restart(r, NULL, 100), 0);
+	ck_assert_uint_eq(sse_replay_count(r), 0);
+	ck_assert_uint_eq(sse_replay_bytes(r), 0);
+	ck_assert_uint_eq(sse_replay_next_number(r), 100);
+	/* One sequence number skipped: no cursor of before is in the ring. */
+	ck_assert_uint_eq(sse_replay_next_seq(r), before + 1);
+	assert_newest(r, "k-99");
+	ck_assert_int_eq(sse_replay_publish(r, &(struct sse_event){.data = "y", .data_len = 1,
+								  .retry = SSE_RETRY_NONE},
+					    0, &seq),
+			 0);
+	ck_assert_uint_eq(seq, before + 1);
+	assert_frame(r, seq, "id: k-100\ndata: y\n\n");
+	assert_newest(r, "k-100");
+	ASSERT_SEEK(r, "k-99", SSE_REPLAY_FOUND, seq);
+	ASSERT_SEEK(r, "k-100", SSE_REPLAY_FOUND, seq + 1);
+	ASSERT_SEEK(r, "k-98", SSE_REPLAY_GAP, seq + 1);
+	ASSERT_SEEK(r, "k-3", SSE_REPLAY_GAP, seq + 1);
+	ASSERT_SEEK(r, "k-101", SSE_REPLAY_UNKNOWN, seq + 1);
+	/* Within an epoch a number names one event: never back. */
+	ck_assert_int_eq(sse_replay_restart(r, NULL, 100), SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_replay_restart(r, "k-", 50), SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_replay_restart(r, NULL, 0), SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_replay_restart(r, "a\nb", 1), SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_replay_restart(NULL, NULL, 1), SSE_ERR_INVALID);
+	ck_assert_uint_eq(sse_replay_next_number(r), 101);
+	/* Fill past the bounds: the numbers keep counting from the base. */
+	for (int i = 0; i < 6; i++)
+		publish(r, "z", 0);
+	ASSERT_SEEK(r, "k-102", SSE_REPLAY_FOUND, sse_replay_next_seq(r) - 4);
+	ASSERT_SEEK(r, "k-101", SSE_REPLAY_GAP, sse_replay_next_seq(r));
+	assert_newest(r, "k-106");
+	sse_replay_free(r);
+}
+END_TEST
+
+START_TEST(test_replay_restart_new_epoch)
+{
+	struct sse_replay_config cfg = ring_config(4, 1024, "k-");
+	struct sse_replay *r = new_ring(&cfg);
+
+	publish(r, "x", 0);
+	ck_assert_int_eq(sse_replay_restart(r, "a-much-longer-epoch-", 1), 0);
+	ck_assert_str_eq(sse_replay_epoch(r), "a-much-longer-epoch-");
+	assert_newest(r, "a-much-longer-epoch-0");
+	ASSERT_SEEK(r, "k-1", SSE_REPLAY_UNKNOWN, sse_replay_next_seq(r));
+	publish(r, "y", 0);
+	assert_frame(r, sse_replay_next_seq(r) - 1, "id: a-much-longer-epoch-1\ndata: y\n\n");
+	ck_assert_int_eq(sse_replay_restart(r, "", 7), 0);
+	ck_assert_int_eq(FRAME_OK(r, "id: 7\ndata: z\n\n"), 0);
+	assert_newest(r, "7");
+	sse_replay_free(r);
+}
+END_TEST
+
+START_TEST(test_replay_restart_fails_every_follower)
+{
+	struct sse_replay_config cfg = ring_config(4, 1024, "k-");
+	struct sse_replay *r = new_ring(&cfg);
+	struct test_writer w1, w2;
+	struct sse_stream *live = new_stream(&w1), *behind = new_stream(&w2);
+
+	publish(r, "a", 0);
+	publish(r, "b", 0);
+	ck_assert_int_eq(sse_stream_follow(live, r, sse_replay_next_seq(r)), 0);
+	ck_assert_int_eq(sse_stream_follow(behind, r, sse_replay_first_seq(r)), 0);
+	ck_assert_int_eq(sse_replay_restart(r, NULL, 10), 0);
+	publish(r, "c", 0);
+	/* Even the one at the live end: it would else get 10 after 2. */
+	ck_assert_int_eq(sse_stream_flush(live), SSE_ERR_GAP);
+	ck_assert_int_eq(sse_stream_flush(behind), SSE_ERR_GAP);
+	sse_stream_free(live);
+	sse_stream_free(behind);
+	test_writer_fini(&w1);
+	test_writer_fini(&w2);
+	sse_replay_free(r);
+}
+END_TEST
+
+START_TEST(test_replay_publish_frame_takes_encoder_shape)
+{
+	static const char f1[] = "id: k-1\nevent: tick\ndata: a\ndata: b\n\n";
+	struct sse_replay_config cfg = ring_config(4, 64, "k-");
+	struct sse_replay *r = new_ring(&cfg);
+	uint64_t seq = 0;
+
+	ck_assert_int_eq(sse_replay_publish_frame(r, f1, sizeof(f1) - 1, 0, &seq), 0);
+	ck_assert_uint_eq(seq, 1);
+	assert_frame(r, 1, f1);
+	assert_newest(r, "k-1");
+	ASSERT_SEEK(r, "k-1", SSE_REPLAY_FOUND, 2);
+	ck_assert_int_eq(FRAME_OK(r, "id: k-2\n\n"), 0); /* an id-only event */
+	ck_assert_int_eq(FRAME_OK(r, "id: k-3\nretry: 5\ndata:\n\n"), 0);
+	ck_assert_uint_eq(sse_replay_next_number(r), 4);
+	sse_replay_free(r);
+}
+END_TEST
+
+START_TEST(test_replay_publish_frame_rejects_malformed)
+{
+	struct sse_replay_config cfg = ring_config(4, 64, "k-");
+	struct sse_replay *r = new_ring(&cfg);
+
+	publish(r, "a", 0); /* the next id is k-2 */
+	ck_assert_int_eq(FRAME_OK(r, "id: k-2\r\ndata: a\n\n"), SSE_ERR_INVALID);
+	ck_assert_int_eq(FRAME_OK(r, "id: k-2\ndata: a\r\n\n"), SSE_ERR_INVALID);
+	ck_assert_int_eq(FRAME_OK(r, "id: k-2\ndata: a\n\ndata: b\n\n"), SSE_ERR_INVALID);
+	ck_assert_int_eq(FRAME_OK(r, "id: k-3\ndata: a\n\n"), SSE_ERR_INVALID);
+	ck_assert_int_eq(FRAME_OK(r, "id: k-02\ndata: a\n\n"), SSE_ERR_INVALID);
+	ck_assert_int_eq(FRAME_OK(r, "id: j-2\ndata: a\n\n"), SSE_ERR_INVALID);
+	ck_assert_int_eq(FRAME_OK(r, "id:k-2\ndata: a\n\n"), SSE_ERR_INVALID);
+	ck_assert_int_eq(FRAME_OK(r, "data: a\nid: k-2\n\n"), SSE_ERR_INVALID);
+	ck_assert_int_eq(FRAME_OK(r, "id: k-2\ndata: a\n"), SSE_ERR_INVALID);
+	ck_assert_int_eq(FRAME_OK(r, "id: k-2\ndata: a"), SSE_ERR_INVALID);
+	ck_assert_int_eq(FRAME_OK(r, "id: k-2\n"), SSE_ERR_INVALID);
+	ck_assert_int_eq(FRAME_OK(r, "id: k-2\nid: k-9\n\n"), SSE_ERR_INVALID);
+	ck_assert_int_eq(FRAME_OK(r, "id: k-2\nid\n\n"), SSE_ERR_INVALID);
+	ck_assert_int_eq(FRAME_OK(r, "\n\n"), SSE_ERR_INVALID);
+	ck_assert_int_eq(FRAME_OK(r, ""), SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_replay_publish_frame(r, NULL, 0, 0, NULL), SSE_ERR_INVALID);
+	ck_assert_int_eq(FRAME_OK(r, "id: k-2\ndata: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n\n"),
+			 SSE_ERR_TOO_LARGE);
+	/* Nothing was kept: the next id is still k-2. */
+	ck_assert_uint_eq(sse_replay_count(r), 1);
+	assert_newest(r, "k-1");
+	ck_assert_int_eq(FRAME_OK(r, "id: k-2\nidle: not an id field\n\n"), 0);
+	sse_replay_free(r);
+	cfg.flags = SSE_ENCODE_STRICT_UTF8;
+	r = new_ring(&cfg);
+	ck_assert_int_eq(FRAME_OK(r, "id: k-1\ndata: \xff\n\n"), SSE_ERR_UTF8);
+	sse_replay_free(r);
+}
+END_TEST
+
 static Suite *replay_suite(void)
 {
 	Suite *s = suite_create("replay");
@@ -1998,6 +2173,14 @@ static Suite *replay_suite(void)
 	tcase_add_test(tc, test_replay_resume_reports_queue_full_for_reset);
 	tcase_add_test(tc, test_replay_reset_event_query);
 	tcase_add_test(tc, test_replay_resume_after_all_frames_expired_names_the_newest);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("restart");
+	tcase_add_test(tc, test_replay_numbers_are_sequence_numbers_by_default);
+	tcase_add_test(tc, test_replay_restart_moves_numbers);
+	tcase_add_test(tc, test_replay_restart_new_epoch);
+	tcase_add_test(tc, test_replay_restart_fails_every_follower);
+	tcase_add_test(tc, test_replay_publish_frame_takes_encoder_shape);
+	tcase_add_test(tc, test_replay_publish_frame_rejects_malformed);
 	suite_add_tcase(s, tc);
 	return s;
 }

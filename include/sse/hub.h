@@ -8,6 +8,7 @@
 #ifndef SSE_HUB_H
 #define SSE_HUB_H
 
+#include <sse/history.h>
 #include <sse/replay.h>
 #include <sse/timers.h>
 
@@ -195,6 +196,56 @@ SSE_API const struct sse_replay *sse_hub_ring(const struct sse_hub *h);
  * @param h The hub; NULL gives 0.
  * @return Subscribers attached. */
 SSE_API size_t sse_hub_count(const struct sse_hub *h);
+/**
+ * @brief Back the hub with an external log: a resume that misses the
+ * ring asks @p provider for the events after the client's id, while live
+ * events keep arriving (see @ref history). The ring must have ring ids;
+ * its id numbers are the log's (sse_replay_restart(), and
+ * sse_hub_publish_frame() for frames the log gives). A subscriber parked
+ * on the provider is attached like any other (heartbeats, stall time,
+ * sse_hub_writable()), and is dropped through on_drop with the
+ * provider's error if the log cannot be read, or with
+ * SSE_ERR_TOO_LARGE for a frame larger than its queue limit
+ * (sse_stream_set_queue_limit()).
+ * @param h        The hub.
+ * @param provider Copied; NULL: none from now on.
+ * @return 0, or SSE_ERR_INVALID: a NULL hub, provider->size unknown, a
+ *         callback missing, a ring with application ids, or subscribers
+ *         still parked on the provider in place.
+ * @since 0.3
+ */
+SSE_API int sse_hub_set_history(struct sse_hub *h, const struct sse_history *provider);
+
+/**
+ * @brief Keep a frame encoded elsewhere in the ring
+ * (sse_replay_publish_frame(): its id must be the next one); subscribers
+ * get it at the next sse_hub_flush(), as with sse_hub_publish().
+ * @param h      The hub.
+ * @param frame  The frame; copied.
+ * @param len    Bytes at frame.
+ * @param now_ms The caller's monotonic time.
+ * @param seq    If not NULL, receives the frame's sequence number.
+ * @return As sse_replay_publish_frame().
+ * @since 0.3
+ */
+SSE_API int sse_hub_publish_frame(struct sse_hub *h, const char *frame, size_t len,
+				  uint64_t now_ms, uint64_t *seq);
+
+/**
+ * @brief Start the ring's ids over (sse_replay_restart()), e.g. when the
+ * log it caches got a new epoch or moved on past what this node can
+ * fill in. Every subscriber following the ring is dropped with
+ * SSE_ERR_GAP at the next sse_hub_flush(); its client resumes (an id of
+ * the old epoch gets the reset event). Subscribers parked on a history
+ * provider keep their place when the epoch is kept, and are dropped
+ * with SSE_ERR_GAP now (on_drop) when it changes.
+ * @param h           The hub.
+ * @param epoch       The new epoch (copied), or NULL to keep it.
+ * @param next_number The id number of the next frame.
+ * @return As sse_replay_restart().
+ * @since 0.3
+ */
+SSE_API int sse_hub_restart(struct sse_hub *h, const char *epoch, uint64_t next_number);
 /** @} */
 
 #ifdef __cplusplus

@@ -74,9 +74,12 @@ enum sse_replay_status {
 	SSE_REPLAY_FOUND = 0,   /**< The frames after it are all retained. */
 	SSE_REPLAY_LIVE = 1,    /**< Empty or absent id: live events only. */
 	SSE_REPLAY_GAP = 2,     /**< Ours, but older than the ring holds. */
-	SSE_REPLAY_UNKNOWN = 3  /**< Not an id of this ring (or its epoch). With
+	SSE_REPLAY_UNKNOWN = 3, /**< Not an id of this ring (or its epoch). With
 				     app ids a dropped id cannot be told from a
 				     foreign one, so it is UNKNOWN, never GAP. */
+	SSE_REPLAY_HISTORY = 4  /**< Only from sse_hub_subscribe() with a history
+				     provider: the ring misses the id's events,
+				     the provider is asked for them. @since 0.3 */
 };
 
 /**
@@ -193,6 +196,60 @@ SSE_API const char *sse_replay_newest_id(const struct sse_replay *r, size_t *len
  * the next publish.
  * @since 0.2 */
 SSE_API int sse_replay_reset_event(const struct sse_replay *r, struct sse_event *ev);
+/**
+ * @brief Keep a frame encoded elsewhere (by a node that published it to a
+ * shared log), as if sse_replay_publish() had encoded it: ring ids only.
+ * @param r      The ring.
+ * @param frame  One event as sse_encode() writes it: its first line
+ *               exactly "id: <epoch><n>\n", where n is
+ *               sse_replay_next_number(), no other id line, no CR, and no
+ *               blank line but the one that ends it. Copied.
+ * @param len    Bytes at frame.
+ * @param now_ms Caller's monotonic time (for max_age_ms; else any value).
+ * @param seq    If not NULL, receives the frame's sequence number.
+ * @return 0, or
+ * @retval SSE_ERR_INVALID   a NULL ring, app ids, or a frame of another
+ *         shape or id (bytes from a network are not trusted to be one
+ *         well-formed event); nothing is kept.
+ * @retval SSE_ERR_UTF8      a ring with SSE_ENCODE_STRICT_UTF8, and the
+ *         frame is not valid UTF-8.
+ * @retval SSE_ERR_TOO_LARGE, SSE_ERR_PINNED as sse_replay_publish().
+ * @since 0.3
+ */
+SSE_API int sse_replay_publish_frame(struct sse_replay *r, const char *frame, size_t len,
+				     uint64_t now_ms, uint64_t *seq);
+
+/**
+ * @brief Start the ids over: drop every frame (bytes an asynchronous
+ * transport holds stay until it completes them), set the epoch, and give
+ * the next frame the id number @p next_number. Ring ids only. Sequence
+ * numbers go on growing; one is skipped, so every stream following the
+ * ring, even one at the live end, fails with SSE_ERR_GAP at its next
+ * write instead of sliding silently into other numbers. An id of the old
+ * epoch is then UNKNOWN (its client gets the reset event).
+ * @param r           The ring.
+ * @param epoch       The new id prefix (copied; no CR or LF); NULL or the
+ *                    current one: kept.
+ * @param next_number The id number of the next frame (>= 1). With the
+ *                    epoch kept, not below sse_replay_next_number(): a
+ *                    number names one event per epoch.
+ * @return 0, or
+ * @retval SSE_ERR_INVALID a NULL ring, app ids, next_number 0 or going
+ *         back within an epoch, or an epoch with CR or LF; nothing changed.
+ * @retval SSE_ERR_NOMEM   nothing changed.
+ * @retval SSE_ERR_PINNED  pinned frames fill the ring's index: the frames
+ *         were dropped, the ids not changed; try again later.
+ * @since 0.3
+ */
+SSE_API int sse_replay_restart(struct sse_replay *r, const char *epoch, uint64_t next_number);
+
+/** @brief The id number the next frame gets: with ring ids the frame's id
+ * is "<epoch><number>". It is the sequence number (sse_replay_next_seq())
+ * until sse_replay_restart() moves the numbers.
+ * @param r The ring; NULL or app ids give 0.
+ * @return The next frame's id number (>= 1).
+ * @since 0.3 */
+SSE_API uint64_t sse_replay_next_number(const struct sse_replay *r);
 /** @} */
 
 #ifdef __cplusplus

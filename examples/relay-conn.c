@@ -34,6 +34,11 @@
 
 #define ACCEPT_BATCH 64            /* per wakeup, so a flood cannot starve the rest */
 #define BODY_FIRST_CAP (16 * 1024) /* a body buffer's first size; it doubles from there */
+#define DISCARD_READ (16 * 1024)   /* one read of input that no longer matters */
+
+/* The count of discarded bytes stops just past the bound. */
+_Static_assert(RELAY_DISCARD_MAX + DISCARD_READ <= UINT32_MAX, "discarded fits 32 bits");
+_Static_assert(RELAY_HEAD_FIRST > 0 && RELAY_HEAD_FIRST <= RELAY_HEAD_MAX, "the head buffer grows");
 
 /* ---- lists */
 
@@ -101,25 +106,46 @@ size_t conn_count(const struct relay *r)
 	return r->requests.len + r->lingering.len + r->subscribers.len;
 }
 
-/* The request's buffers: not needed once it has been answered. */
+/* A request part with a small head buffer; the rest of it zeroed. */
+static struct conn_request *new_request(void)
+{
+	struct conn_request *rq = malloc(sizeof(*rq) + RELAY_HEAD_FIRST);
+
+	if (rq != NULL) {
+		memset(rq, 0, sizeof(*rq));
+		rq->head_cap = RELAY_HEAD_FIRST;
+	}
+	return rq;
+}
+
+/* The request and its buffers: not needed once it has been answered. */
 static void free_request(struct conn *c)
 {
-	free(c->head);
-	free(c->body);
-	c->head = c->body = NULL;
-	c->head_len = c->body_len = c->body_cap = 0;
-	c->event_type = NULL;
+	if (c->u.req == NULL)
+		return;
+	free(c->u.req->body);
+	free(c->u.req);
+	c->u.req = NULL;
+}
+
+/* Whatever the connection's state holds: its request, or its stream. */
+static void free_state_part(struct conn *c)
+{
+	if (c->state == CONN_STREAMING) {
+		sse_stream_free(c->u.stream); /* also leaves the hub and its scheduler */
+		c->u.stream = NULL;
+	} else {
+		free_request(c);
+	}
 }
 
 void conn_close(struct conn *c)
 {
 	if (c->state == CONN_CLOSED)
 		return;
-	sse_stream_free(c->stream); /* also leaves the heartbeat scheduler */
-	c->stream = NULL;
+	free_state_part(c);
 	close(c->fd); /* also leaves the epoll set: the descriptor is never duplicated */
 	c->fd = -1;
-	free_request(c);
 	conn_enter(c, CONN_CLOSED);
 }
 
@@ -152,7 +178,7 @@ static void conn_open(struct relay *r, int fd)
 		return;
 	}
 	c = calloc(1, sizeof(*c));
-	if (c == NULL || (c->head = malloc(RELAY_HEAD_MAX)) == NULL) {
+	if (c == NULL || (c->u.req = new_request()) == NULL) {
 		free(c);
 		close(fd);
 		return;
@@ -164,7 +190,7 @@ static void conn_open(struct relay *r, int fd)
 	ev.data.ptr = c;
 	/* Registering reports input that arrived already: no edge is lost. */
 	if (epoll_ctl(r->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		free(c->head);
+		free_request(c);
 		free(c);
 		close(fd);
 		return;
@@ -232,12 +258,12 @@ static enum io read_some(int fd, char *buf, size_t cap, size_t *n)
  * until EAGAIN; end of input, an error or too much of it closes. */
 static void discard_input(struct conn *c)
 {
-	char sink[16 * 1024];
+	char sink[DISCARD_READ];
 	size_t n;
 	enum io io;
 
 	while ((io = read_some(c->fd, sink, sizeof(sink), &n)) == IO_OK) {
-		c->discarded += n;
+		c->discarded += (uint32_t)n;
 		if (c->discarded > RELAY_DISCARD_MAX)
 			break;
 	}
@@ -250,15 +276,15 @@ static void discard_input(struct conn *c)
  * (RFC 9112 2.2; sse_http_parse_request() skips them too). The search
  * resumes where it stopped, so a head sent a byte at a time still costs
  * O(length) in all. */
-static bool head_complete(struct conn *c)
+static bool head_complete(struct conn_request *rq)
 {
-	const char *p = c->head;
-	size_t len = c->head_len, i = c->scan;
+	const char *p = rq->head;
+	size_t len = rq->head_len, i = rq->scan;
 
-	while (!c->head_started && i < len && (p[i] == '\r' || p[i] == '\n'))
+	while (!rq->head_started && i < len && (p[i] == '\r' || p[i] == '\n'))
 		i++;
-	c->head_started = c->head_started || i < len;
-	while (c->head_started && i < len) {
+	rq->head_started = rq->head_started || i < len;
+	while (rq->head_started && i < len) {
 		const char *lf = memchr(p + i, '\n', len - i);
 		size_t after;
 
@@ -274,7 +300,7 @@ static bool head_complete(struct conn *c)
 			return true;
 		i++;
 	}
-	c->scan = i;
+	rq->scan = i;
 	return false;
 }
 
@@ -287,13 +313,14 @@ static bool head_received(struct conn *c)
 {
 	struct sse_http_header fields[RELAY_HEAD_FIELDS];
 	struct sse_http_request req = {.headers = fields, .header_cap = RELAY_HEAD_FIELDS};
-	bool complete = head_complete(c);
+	struct conn_request *rq = c->u.req;
+	bool complete = head_complete(rq);
 	int rc;
 
-	if (!complete && c->peeked)
+	if (!complete && rq->peeked)
 		return false;
-	c->peeked = true;
-	rc = sse_http_parse_request(c->head, c->head_len, &req);
+	rq->peeked = true;
+	rc = sse_http_parse_request(rq->head, rq->head_len, &req);
 	if (rc == SSE_ERR_INCOMPLETE && !complete)
 		return false;
 	if (rc == SSE_ERR_TOO_LARGE)
@@ -301,30 +328,53 @@ static bool head_received(struct conn *c)
 	else if (rc != 0)
 		conn_reply_status(c, 400, NULL);
 	else {
-		c->head_end = req.head_len;
+		rq->head_end = req.head_len;
 		route_request(c, &req);
 	}
+	return true;
+}
+
+/* A full head buffer doubles, up to RELAY_HEAD_MAX: most heads are a few
+ * hundred bytes, and memory should follow what a client sent. Nothing
+ * points into the buffer while the head is read (parsing it keeps no
+ * pointer until the head is complete), so it may move. */
+static bool head_grow(struct conn *c)
+{
+	struct conn_request *rq = c->u.req;
+	size_t cap = rq->head_cap * 2 < RELAY_HEAD_MAX ? rq->head_cap * 2 : RELAY_HEAD_MAX;
+
+	rq = realloc(rq, sizeof(*rq) + cap);
+	if (rq == NULL)
+		return false;
+	rq->head_cap = cap;
+	c->u.req = rq;
 	return true;
 }
 
 static void read_head(struct conn *c)
 {
 	for (;;) {
+		struct conn_request *rq = c->u.req;
 		size_t n;
 		enum io io;
 
-		if (c->head_len == RELAY_HEAD_MAX) {
+		if (rq->head_len == RELAY_HEAD_MAX) {
 			conn_reply_status(c, 431, NULL);
 			return;
 		}
-		io = read_some(c->fd, c->head + c->head_len, RELAY_HEAD_MAX - c->head_len, &n);
+		if (rq->head_len == rq->head_cap && !head_grow(c)) {
+			conn_close(c);
+			return;
+		}
+		rq = c->u.req;
+		io = read_some(c->fd, rq->head + rq->head_len, rq->head_cap - rq->head_len, &n);
 		if (io == IO_AGAIN)
 			return;
 		if (io != IO_OK) {
 			conn_close(c); /* gone before it asked anything */
 			return;
 		}
-		c->head_len += n;
+		rq->head_len += n;
 		if (head_received(c))
 			return;
 	}
@@ -333,46 +383,48 @@ static void read_head(struct conn *c)
 /* Room for at least `more` bytes of body. The buffer doubles from a
  * small start up to the announced length at most, so memory follows
  * what a client sent, not what its Content-Length claimed. */
-static bool body_reserve(struct conn *c, size_t more)
+static bool body_reserve(struct conn_request *rq, size_t more)
 {
-	size_t need = c->body_len + more;
-	size_t cap = c->body_cap ? c->body_cap : BODY_FIRST_CAP;
+	size_t need = rq->body_len + more;
+	size_t cap = rq->body_cap ? rq->body_cap : BODY_FIRST_CAP;
 	char *p;
 
-	if (need <= c->body_cap)
+	if (need <= rq->body_cap)
 		return true;
 	while (cap < need)
 		cap *= 2;
-	if (cap > c->body_want)
-		cap = c->body_want;
-	p = realloc(c->body, cap);
+	if (cap > rq->body_want)
+		cap = rq->body_want;
+	p = realloc(rq->body, cap);
 	if (p == NULL)
 		return false;
-	c->body = p;
-	c->body_cap = cap;
+	rq->body = p;
+	rq->body_cap = cap;
 	return true;
 }
 
 static void read_body(struct conn *c)
 {
-	while (c->body_len < c->body_want) {
+	struct conn_request *rq = c->u.req;
+
+	while (rq->body_len < rq->body_want) {
 		size_t n;
 		enum io io;
 
-		if (!body_reserve(c, 1)) {
+		if (!body_reserve(rq, 1)) {
 			conn_close(c);
 			return;
 		}
-		io = read_some(c->fd, c->body + c->body_len, c->body_cap - c->body_len, &n);
+		io = read_some(c->fd, rq->body + rq->body_len, rq->body_cap - rq->body_len, &n);
 		if (io == IO_AGAIN)
 			return;
 		if (io != IO_OK) {
 			conn_close(c); /* a body cut short is no event */
 			return;
 		}
-		c->body_len += n;
+		rq->body_len += n;
 	}
-	c->on_body(c, c->body != NULL ? c->body : "", c->body_len);
+	rq->on_body(c, rq->body != NULL ? rq->body : "", rq->body_len);
 }
 
 /* Answer "Expect: 100-continue" (curl sends it for large bodies, then
@@ -394,20 +446,21 @@ void conn_read_body(struct conn *c, size_t len, bool send_continue, conn_body_fn
 {
 	/* Bytes that came with the head; any past the body are a pipelined
 	 * request, which we drop: every answer here closes the connection. */
-	size_t have = c->head_len - c->head_end;
+	struct conn_request *rq = c->u.req;
+	size_t have = rq->head_len - rq->head_end;
 
 	if (have > len)
 		have = len;
-	c->body_want = len;
-	c->on_body = done;
+	rq->body_want = len;
+	rq->on_body = done;
 	conn_enter(c, CONN_READING_BODY);
 	if (have > 0) {
-		if (!body_reserve(c, have)) {
+		if (!body_reserve(rq, have)) {
 			conn_close(c);
 			return;
 		}
-		memcpy(c->body, c->head + c->head_end, have);
-		c->body_len = have;
+		memcpy(rq->body, rq->head + rq->head_end, have);
+		rq->body_len = have;
 	}
 	if (have < len && send_continue && !write_continue(c))
 		return;
@@ -430,26 +483,28 @@ static void conn_linger(struct conn *c)
 }
 
 /* What is left to write: the rest of the head, then of the body. */
-static size_t reply_pieces(const struct conn *c, struct sse_iovec iov[2])
+static size_t reply_pieces(const struct conn_request *rq, struct sse_iovec iov[2])
 {
-	size_t n = 0, off = c->reply_sent;
+	size_t n = 0, off = rq->reply_sent;
 
-	if (off < c->reply_head_len) {
-		iov[n++] = (struct sse_iovec){c->reply_head + off, c->reply_head_len - off};
+	if (off < rq->reply_head_len) {
+		iov[n++] = (struct sse_iovec){rq->reply_head + off, rq->reply_head_len - off};
 		off = 0;
 	} else {
-		off -= c->reply_head_len;
+		off -= rq->reply_head_len;
 	}
-	if (off < c->reply_body_len)
-		iov[n++] = (struct sse_iovec){c->reply_body + off, c->reply_body_len - off};
+	if (off < rq->reply_body_len)
+		iov[n++] = (struct sse_iovec){rq->reply_body + off, rq->reply_body_len - off};
 	return n;
 }
 
 static void write_reply(struct conn *c)
 {
-	while (c->reply_sent < c->reply_head_len + c->reply_body_len) {
+	struct conn_request *rq = c->u.req;
+
+	while (rq->reply_sent < rq->reply_head_len + rq->reply_body_len) {
 		struct sse_iovec iov[2];
-		size_t n = reply_pieces(c, iov), taken = 0;
+		size_t n = reply_pieces(rq, iov), taken = 0;
 		int rc = sse_socket_writev(iov, n, &taken, &c->fd);
 
 		if (rc == SSE_ERR_WOULDBLOCK)
@@ -458,18 +513,19 @@ static void write_reply(struct conn *c)
 			conn_close(c);
 			return;
 		}
-		c->reply_sent += taken;
+		rq->reply_sent += taken;
 	}
 	conn_linger(c);
 }
 
 /* A complete response; the body must stay valid until it is written
- * (static, or c->text). Every answer closes the connection: keep-alive
- * would need a second state machine turn for little gain here. */
+ * (static, or the request's text). Every answer closes the connection:
+ * keep-alive would need a second state machine turn for little gain here. */
 void conn_reply(struct conn *c, int status, const char *extra_headers, const char *content_type,
 		const char *body, size_t len)
 {
-	int n = snprintf(c->reply_head, sizeof(c->reply_head),
+	struct conn_request *rq = c->u.req;
+	int n = snprintf(rq->reply_head, sizeof(rq->reply_head),
 			 "HTTP/1.1 %d %s\r\n"
 			 "Content-Type: %s\r\n"
 			 "Content-Length: %zu\r\n"
@@ -480,34 +536,38 @@ void conn_reply(struct conn *c, int status, const char *extra_headers, const cha
 			 status, server_reason(status), content_type, len,
 			 extra_headers != NULL ? extra_headers : "");
 
-	if (n < 0 || (size_t)n >= sizeof(c->reply_head)) {
+	if (n < 0 || (size_t)n >= sizeof(rq->reply_head)) {
 		conn_close(c); /* our own headers outgrew the buffer: a bug, not the client's */
 		return;
 	}
-	c->reply_head_len = (size_t)n;
-	c->reply_body = body;
-	c->reply_body_len = len;
-	c->reply_sent = 0;
+	rq->reply_head_len = (size_t)n;
+	rq->reply_body = body;
+	rq->reply_body_len = len;
+	rq->reply_sent = 0;
 	conn_enter(c, CONN_RESPONDING);
 	write_reply(c);
 }
 
 void conn_reply_text(struct conn *c, int status, const char *text, size_t len)
 {
-	if (len > sizeof(c->text))
-		len = sizeof(c->text);
-	memcpy(c->text, text, len);
-	conn_reply(c, status, NULL, "text/plain; charset=utf-8", c->text, len);
+	char *buf = c->u.req->text;
+
+	if (len > sizeof(c->u.req->text))
+		len = sizeof(c->u.req->text);
+	memcpy(buf, text, len);
+	conn_reply(c, status, NULL, "text/plain; charset=utf-8", buf, len);
 }
 
 /* An error's body is its status line, for people reading curl's output. */
 void conn_reply_status(struct conn *c, int status, const char *extra_headers)
 {
-	int n = snprintf(c->text, sizeof(c->text), "%d %s\n", status, server_reason(status));
+	char *buf = c->u.req->text;
+	size_t cap = sizeof(c->u.req->text);
+	int n = snprintf(buf, cap, "%d %s\n", status, server_reason(status));
 
-	if (n < 0 || (size_t)n >= sizeof(c->text))
+	if (n < 0 || (size_t)n >= cap)
 		n = 0;
-	conn_reply(c, status, extra_headers, "text/plain; charset=utf-8", c->text, (size_t)n);
+	conn_reply(c, status, extra_headers, "text/plain; charset=utf-8", buf, (size_t)n);
 }
 
 /* ---- subscribers */
@@ -527,17 +587,18 @@ static void close_subscriber(struct conn *c, int err)
  * called conn_subscriber_dropped(). */
 static void flush_subscriber(struct conn *c)
 {
-	int rc = sse_hub_writable(c->relay->hub, c->stream);
+	int rc = sse_hub_writable(c->relay->hub, c->u.stream);
 
 	if (rc == 0 && c->relay->stopping)
 		conn_close(c); /* drained, and nothing more will come */
 }
 
-/* The stream has written the response head and its opening bytes. */
+/* The stream has written the response head and its opening bytes. The
+ * request goes: a subscriber is only its stream from now on. */
 void conn_subscribe(struct conn *c, struct sse_stream *s)
 {
-	c->stream = s;
 	free_request(c);
+	c->u.stream = s;
 	conn_enter(c, CONN_STREAMING);
 	discard_input(c); /* an end of input that came with the request raises no new edge */
 }

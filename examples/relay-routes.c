@@ -117,8 +117,8 @@ static void publish_body(struct conn *c, const char *body, size_t len)
 {
 	struct relay *r = c->relay;
 	struct sse_event ev = {
-		.type = c->event_type,
-		.type_len = c->event_type_len,
+		.type = c->u.req->event_type,
+		.type_len = c->u.req->event_type_len,
 		.data = body,
 		.data_len = len,
 		.retry = SSE_RETRY_NONE,
@@ -150,7 +150,8 @@ static void publish_body(struct conn *c, const char *body, size_t len)
  * field early; both before the body is read. */
 static bool take_event_type(struct conn *c, const char *query, size_t query_len)
 {
-	char *value = c->head + (query - c->head); /* the same bytes, ours to change */
+	struct conn_request *rq = c->u.req;
+	char *value = rq->head + (query - rq->head); /* the same bytes, ours to change */
 	size_t len = 0;
 	int rc = sse_http_query_param(query, query_len, "event", 5, value, query_len, &len);
 
@@ -158,8 +159,8 @@ static bool take_event_type(struct conn *c, const char *query, size_t query_len)
 		return true;
 	if (rc < 0 || memchr(value, '\r', len) != NULL || memchr(value, '\n', len) != NULL)
 		return false;
-	c->event_type = len > 0 ? value : NULL;
-	c->event_type_len = len;
+	rq->event_type = len > 0 ? value : NULL;
+	rq->event_type_len = len;
 	return true;
 }
 

@@ -23,6 +23,7 @@
 
 /* Every buffer a client can make us fill has a bound. */
 #define RELAY_HEAD_MAX ((size_t)8 * 1024)      /* request head; past it: 431 */
+#define RELAY_HEAD_FIRST ((size_t)1024)        /* its buffer's first size; it doubles from there */
 #define RELAY_HEAD_FIELDS 64                   /* its header fields; past them: 431 */
 #define RELAY_DISCARD_MAX ((size_t)2 << 20)    /* unwanted input read before giving up */
 #define RELAY_MAX_CONNS 65536u                 /* connections open at once */
@@ -57,14 +58,16 @@ struct conn;
 /* Called when a publish body is complete. */
 typedef void (*conn_body_fn)(struct conn *c, const char *body, size_t len);
 
-struct conn {
-	int fd;
-	enum conn_state state;
-	struct relay *relay;
-	struct conn *prev, *next; /* on the relay's list for its state */
-	uint64_t deadline;        /* when a request or a linger times out */
+/*
+ * What a connection needs only until it is answered: the request and
+ * the response to it. One allocation with the head buffer at its end,
+ * which grows while the head is read (nothing points into it before it
+ * is parsed); freed when the connection becomes a subscriber or lingers,
+ * so that a subscriber keeps nothing of its request.
+ */
+struct conn_request {
 	/* READING_HEAD on: the head, and maybe the first bytes of a body. */
-	char *head;               /* RELAY_HEAD_MAX bytes */
+	size_t head_cap;          /* RELAY_HEAD_FIRST, doubling up to RELAY_HEAD_MAX */
 	size_t head_len;
 	size_t head_end;          /* bytes of the head, once parsed */
 	size_t scan;              /* where the search for the head's end resumes */
@@ -77,16 +80,30 @@ struct conn {
 	const char *event_type;   /* a publish's ?event=, decoded in head; NULL: none */
 	size_t event_type_len;
 	/* RESPONDING */
-	char reply_head[256];
 	size_t reply_head_len;
 	const char *reply_body;   /* static, or text below */
 	size_t reply_body_len;
 	size_t reply_sent;        /* of head then body */
 	char text[64];            /* a short body: a status line, a published id */
-	/* LINGERING, STREAMING */
-	size_t discarded;         /* bytes of input dropped */
-	/* STREAMING */
-	struct sse_stream *stream;
+	char reply_head[256];
+	char head[];              /* head_cap bytes */
+};
+
+/*
+ * One connection, kept small: most of them are idle subscribers. The
+ * part for its state is allocated apart (the request) or is the stream.
+ */
+struct conn {
+	struct conn *prev, *next; /* on the relay's list for its state */
+	struct relay *relay;
+	union {
+		struct conn_request *req;  /* READING_HEAD, READING_BODY, RESPONDING */
+		struct sse_stream *stream; /* STREAMING */
+	} u;                               /* LINGERING, CLOSED: neither (NULL) */
+	uint64_t deadline;        /* when a request or a linger times out */
+	uint32_t discarded;       /* LINGERING, STREAMING: bytes of input dropped */
+	int fd;
+	enum conn_state state;
 };
 
 /* An intrusive, doubly linked list of connections. */

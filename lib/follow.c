@@ -13,6 +13,9 @@
 #include "replay.h"
 #include "stream.h"
 
+/* Defined at the end: a ring followed, and one let go of while held. */
+static const struct sse__source_ops ring_source, stopped_source;
+
 static bool behind(const struct sse__source *src)
 {
 	return src->cursor < sse_replay_first_seq(src->ring);
@@ -20,7 +23,7 @@ static bool behind(const struct sse__source *src)
 
 static uint64_t source_owed(const struct sse__source *src)
 {
-	if (src->stopped || behind(src))
+	if (behind(src))
 		return 0; /* its frames are gone: it owes nothing it can send */
 	return sse__replay_backlog(src->ring, src->cursor) - src->frame_off;
 }
@@ -35,8 +38,6 @@ static bool holding(const struct sse__source *src)
  * slow consumer too: it keeps them from being reused). */
 static int source_check(const struct sse__source *src)
 {
-	if (src->stopped)
-		return 0;
 	if (behind(src) || (src->max_lag > 0 && source_owed(src) > src->max_lag) ||
 	    (holding(src) && src->pin_seq < sse_replay_first_seq(src->ring)))
 		return SSE_ERR_GAP;
@@ -72,7 +73,7 @@ static void source_gather(const struct sse__source *src, struct sse__gather *g, 
 	const char *p;
 	size_t len;
 
-	if (g->n == SSE_IOV_MAX || src->stopped)
+	if (g->n == SSE_IOV_MAX)
 		return;
 	if (!rest) {
 		gather_frames(src, g, src->frame_off > 0 ? src->cursor + 1 : src->cursor);
@@ -103,9 +104,10 @@ static void advance(const struct sse_replay *r, uint64_t *seq, size_t *off, size
  * frames: a piece taken whole moves the cursor by its frames at once. An
  * asynchronous transport holds them: the first pins its frame, and
  * everything after it, in the ring. */
-static void source_consume(struct sse__source *src, size_t n, size_t len, size_t frames)
+static void source_consume(struct sse__source *src, size_t n, size_t len, size_t frames,
+			   bool held)
 {
-	if (src->hold && !holding(src) && n > 0)
+	if (held && !holding(src) && n > 0)
 		sse__replay_pin(src->ring, src->cursor);
 	if (n == len) {
 		src->cursor += frames;
@@ -113,7 +115,7 @@ static void source_consume(struct sse__source *src, size_t n, size_t len, size_t
 	} else {
 		advance(src->ring, &src->cursor, &src->frame_off, n);
 	}
-	if (!src->hold) {
+	if (!held) {
 		src->pin_seq = src->cursor;
 		src->pin_off = src->frame_off;
 	}
@@ -131,8 +133,8 @@ static void source_complete(struct sse__source *src, size_t n)
 	if (holding(src))
 		sse__replay_pin(src->ring, src->pin_seq);
 	sse__replay_unpin(src->ring, was);
-	if (src->stopped && !holding(src)) /* unfollowed: now it can let go */
-		*src = (struct sse__source){.hold = src->hold, .max_lag = src->max_lag};
+	if (src->ops == &stopped_source && !holding(src)) /* unfollowed: now it can let go */
+		*src = (struct sse__source){.max_lag = src->max_lag};
 }
 
 static void source_release(struct sse__source *src)
@@ -152,6 +154,34 @@ static const struct sse__source_ops ring_source = {
 	.release = source_release,
 };
 
+/* Unfollowed while held: nothing more to hand out (so nothing consumed),
+ * nothing owed or missed; held bytes still complete. */
+static void stopped_gather(const struct sse__source *src, struct sse__gather *g, bool rest)
+{
+	(void)src, (void)g, (void)rest;
+}
+
+static uint64_t stopped_owed(const struct sse__source *src)
+{
+	(void)src;
+	return 0;
+}
+
+static int stopped_check(const struct sse__source *src)
+{
+	(void)src;
+	return 0;
+}
+
+static const struct sse__source_ops stopped_source = {
+	.gather = stopped_gather,
+	.consume = source_consume,
+	.owed = stopped_owed,
+	.check = stopped_check,
+	.complete = source_complete,
+	.release = source_release,
+};
+
 int sse_stream_follow(struct sse_stream *s, const struct sse_replay *r, uint64_t cursor)
 {
 	struct sse__source *src;
@@ -164,9 +194,9 @@ int sse_stream_follow(struct sse_stream *s, const struct sse_replay *r, uint64_t
 		 * hand out nothing more (never the rest of a frame, which
 		 * would be the end of one without its start), keep any pin
 		 * until the held bytes are done. */
-		src->stopped = true;
+		src->ops = &stopped_source;
 		if (!holding(src))
-			*src = (struct sse__source){.hold = src->hold, .max_lag = src->max_lag};
+			*src = (struct sse__source){.max_lag = src->max_lag};
 		return 0;
 	}
 	if (src->frame_off > 0 || (src->ops != NULL && holding(src)) ||
@@ -174,7 +204,7 @@ int sse_stream_follow(struct sse_stream *s, const struct sse_replay *r, uint64_t
 		return SSE_ERR_INVALID;
 	*src = (struct sse__source){.ops = r ? &ring_source : NULL, .ring = r,
 				    .cursor = r ? cursor : 0, .max_lag = src->max_lag,
-				    .hold = src->hold, .pin_seq = r ? cursor : 0};
+				    .pin_seq = r ? cursor : 0};
 	return 0;
 }
 
@@ -224,5 +254,5 @@ uint64_t sse_stream_cursor(const struct sse_stream *s)
 {
 	const struct sse__source *src = s ? sse__stream_source_c(s) : NULL;
 
-	return src && src->ops && !src->stopped ? src->cursor : 0;
+	return src && src->ops == &ring_source ? src->cursor : 0;
 }

@@ -17,6 +17,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "encode.h"
@@ -25,35 +26,41 @@
 /* stall_from when the stream is not waiting on its transport. */
 #define NOT_STALLING UINT64_MAX
 
-/* The callbacks of struct sse_transport (its size and flags are read once). */
+/* The callbacks of struct sse_transport (its size and flags are read
+ * once): a push stream calls only the first three, a pull stream only
+ * wake, so they share the room. */
 struct transport {
-	sse_write_fn write;
-	sse_writev_fn writev;
-	sse_flush_fn flush;
-	sse_wake_fn wake;
+	union {
+		struct {
+			sse_write_fn write;
+			sse_writev_fn writev;
+			sse_flush_fn flush;
+		};
+		sse_wake_fn wake; /* a pull stream's (the stream's pull flag) */
+	};
 	void *ctx;
 };
 
+/*
+ * Most streams of a server are idle subscribers, so the struct is kept
+ * small: what only some streams need is allocated when first needed (the
+ * queue's buffer, the asynchronous ledger), a custom allocator is kept
+ * only by the streams given one, and the small fields share the last 16 bytes.
+ */
 struct sse_stream {
 	struct transport tr;
 	void *user;
-	struct sse_allocator alloc;
+	const struct sse_allocator *alloc; /* &libc_allocator, or own_alloc */
 	struct sse__queue q; /* the bytes it sends itself */
-	unsigned flags;   /* encoder flags */
-	int error;        /* 0, or what failed the stream, forever */
-	bool need_flush;  /* bytes were written since the flush callback last succeeded */
-	bool busy;        /* a callback is running: refuse re-entry */
-	bool started;     /* sse_stream_start() wrote the opening bytes */
-	bool woken;       /* wake was called and no read has found nothing owed since */
-	long retry;       /* SSE_RETRY_NONE, or the delay to tell clients */
 	/* Time: the last value the caller gave, never read from a clock. */
-	uint64_t own_now;        /* the clock while not attached to a scheduler */
-	const uint64_t *clock;   /* &own_now, or the scheduler's time */
+	union {
+		uint64_t own;        /* while not attached to a scheduler */
+		const uint64_t *ext; /* the scheduler's time, while attached (ext_clock) */
+	} clock;
 	uint64_t last_activity;  /* clock when bytes were last queued or taken */
 	uint64_t hb_interval;    /* 0: no heartbeats */
 	uint64_t hb_jitter;      /* an idle period is cut by up to this */
-	uint64_t hb_cut;         /* this period's cut, drawn when it starts */
-	uint64_t rng;            /* xorshift state for the jitter */
+	uint64_t rng;            /* xorshift state, drawn when a period starts: its cut */
 	uint64_t stall_ms;       /* 0: never stalls */
 	uint64_t stall_from;     /* owing and refused since then; NOT_STALLING */
 	/* The owner (a scheduler or a hub) and the places it keeps us. */
@@ -64,7 +71,58 @@ struct sse_stream {
 	/* Asynchronous transports: what they hold, and the queue buffers
 	 * replaced while some of their bytes were held. */
 	struct sse__flight *flight; /* NULL until a first asynchronous write */
+	int error;               /* 0, or what failed the stream, forever */
+	int32_t retry;           /* SSE_RETRY_NONE, or the delay to tell clients */
+	unsigned char flags;     /* encoder flags */
+	bool need_flush;  /* bytes were written since the flush callback last succeeded */
+	bool busy;        /* a callback is running: refuse re-entry */
+	bool started;     /* sse_stream_start() wrote the opening bytes */
+	bool woken;       /* wake was called and no read has found nothing owed since */
+	bool ext_clock;   /* clock.ext is in use */
+	bool pull;        /* a pull stream: tr.wake, and reads */
+	bool hold;        /* asynchronous: the transport holds what it took until completed */
+	/* A copy of the allocator given to sse_stream_new(), allocated with
+	 * the stream only when there was one. */
+	struct sse_allocator own_alloc[];
 };
+
+/* The narrow fields hold every value the API lets in. */
+_Static_assert(SSE_RETRY_NONE >= INT32_MIN && SSE_RETRY_MAX <= INT32_MAX, "retry fits int32_t");
+_Static_assert((SSE_ENCODE_STRICT_UTF8 & ~0xffu) == 0, "encoder flags fit a byte");
+
+/* The allocator of the streams given none, shared: a pointer costs each
+ * stream 8 bytes where a copy costs 32. (The same calls as lib/mem.c's
+ * libc allocator, which is private to it.) */
+static void *libc_alloc(size_t size, void *ctx)
+{
+	(void)ctx;
+	return malloc(size);
+}
+
+static void *libc_realloc(void *ptr, size_t old_size, size_t new_size, void *ctx)
+{
+	(void)old_size, (void)ctx;
+	return realloc(ptr, new_size);
+}
+
+static void libc_free(void *ptr, size_t size, void *ctx)
+{
+	(void)size, (void)ctx;
+	free(ptr);
+}
+
+static const struct sse_allocator libc_allocator = {libc_alloc, libc_realloc, libc_free, NULL};
+
+/* Bytes of a stream's allocation: with a copy of its allocator, or not. */
+static size_t stream_size(bool own_alloc)
+{
+	return sizeof(struct sse_stream) + (own_alloc ? sizeof(struct sse_allocator) : 0);
+}
+
+static uint64_t now_of(const struct sse_stream *s)
+{
+	return s->ext_clock ? *s->clock.ext : s->clock.own;
+}
 
 
 /* The fields of struct sse_transport a caller compiled against 0.2 has. */
@@ -85,7 +143,21 @@ static int transport_valid(const struct sse_transport *t)
 /* A push stream writes through write or writev; a pull stream is read. */
 static bool pushes(const struct sse_stream *s)
 {
-	return s->tr.write != NULL || s->tr.writev != NULL;
+	return !s->pull;
+}
+
+static struct transport transport_of(const struct sse_transport *t, bool pull)
+{
+	struct transport tr = {.ctx = t->ctx};
+
+	if (pull) {
+		tr.wake = t->wake;
+	} else {
+		tr.write = t->write;
+		tr.writev = t->writev;
+		tr.flush = t->flush;
+	}
+	return tr;
 }
 
 static bool in_flight(const struct sse_stream *s)
@@ -103,18 +175,22 @@ int sse_stream_new(struct sse_stream **out, const struct sse_transport *t, void 
 		return SSE_ERR_INVALID;
 	if (sse__allocator_init(&a, alloc) != 0)
 		return SSE_ERR_INVALID;
-	s = sse__alloc(&a, sizeof(*s));
+	s = sse__alloc(&a, stream_size(alloc != NULL));
 	if (s == NULL)
 		return SSE_ERR_NOMEM;
-	*s = (struct sse_stream){.user = user, .alloc = a,
+	*s = (struct sse_stream){.user = user, .alloc = &libc_allocator,
 				 .q.limit = SSE_STREAM_DEFAULT_QUEUE_LIMIT,
 				 .retry = SSE_RETRY_NONE,
 				 .hb_interval = SSE_HEARTBEAT_DEFAULT_MS,
 				 .rng = (uint64_t)(uintptr_t)s | 1,
 				 .stall_from = NOT_STALLING, .heap_slot = SIZE_MAX};
-	s->tr = (struct transport){t->write, t->writev, t->flush, t->wake, t->ctx};
-	s->src.hold = (t->flags & SSE_TRANSPORT_ASYNC) != 0;
-	s->clock = &s->own_now;
+	s->pull = t->write == NULL && t->writev == NULL;
+	s->tr = transport_of(t, s->pull);
+	s->hold = (t->flags & SSE_TRANSPORT_ASYNC) != 0;
+	if (alloc != NULL) {
+		s->own_alloc[0] = a;
+		s->alloc = &s->own_alloc[0];
+	}
 	*out = s;
 	return 0;
 }
@@ -122,21 +198,24 @@ int sse_stream_new(struct sse_stream **out, const struct sse_transport *t, void 
 /* Let the queue's memory go; never bytes a transport still holds. */
 static void queue_drop(struct sse_stream *s)
 {
-	sse__queue_drop(&s->q, &s->alloc, in_flight(s));
+	sse__queue_drop(&s->q, s->alloc, in_flight(s));
 }
 
 void sse_stream_free(struct sse_stream *s)
 {
+	struct sse_allocator a;
+
 	if (s == NULL)
 		return;
 	if (s->owner_ops != NULL)
 		s->owner_ops->release(s->owner, s);
 	if (s->src.ops != NULL)
 		s->src.ops->release(&s->src);
-	sse__flight_free(&s->alloc, s->flight); /* freeing: nothing is held any more */
+	sse__flight_free(s->alloc, s->flight); /* freeing: nothing is held any more */
 	s->flight = NULL;
 	queue_drop(s);
-	sse__free(&s->alloc, s, sizeof(*s));
+	a = *s->alloc; /* it may be part of the block it frees */
+	sse__free(&a, s, stream_size(s->alloc != &libc_allocator));
 }
 
 int sse_stream_set_queue_limit(struct sse_stream *s, size_t bytes)
@@ -152,7 +231,7 @@ int sse_stream_set_flags(struct sse_stream *s, unsigned flags)
 	/* Refuse unknown bits now rather than fail every later send. */
 	if (s == NULL || (flags & ~SSE_ENCODE_STRICT_UTF8) != 0)
 		return SSE_ERR_INVALID;
-	s->flags = flags;
+	s->flags = (unsigned char)flags;
 	return 0;
 }
 
@@ -188,7 +267,7 @@ static void forget(struct sse_stream *s)
 	if (in_flight(s))
 		return;
 	queue_drop(s);
-	s->src = (struct sse__source){.hold = s->src.hold};
+	s->src = (struct sse__source){.ops = NULL};
 }
 
 /* The stream is dead: keep the code for every later call, and let the
@@ -253,10 +332,10 @@ static void consume(struct sse_stream *s, const struct sse__gather *g, size_t ta
 		size_t n = taken < g->iov[i].len ? taken : g->iov[i].len;
 
 		if (g->from[i] == SSE__PIECE_QUEUE)
-			sse__queue_took(&s->q, n, s->src.hold);
+			sse__queue_took(&s->q, n, s->hold);
 		else
-			s->src.ops->consume(&s->src, n, g->iov[i].len, g->frames[i]);
-		if (s->src.hold)
+			s->src.ops->consume(&s->src, n, g->iov[i].len, g->frames[i], s->hold);
+		if (s->hold)
 			sse__flight_add(s->flight, g->from[i], n);
 		taken -= n;
 	}
@@ -283,7 +362,7 @@ static void took(struct sse_stream *s, const struct sse__gather *g, size_t n)
 {
 	consume(s, g, n);
 	s->need_flush = true;
-	s->last_activity = *s->clock;
+	s->last_activity = now_of(s);
 	s->stall_from = NOT_STALLING;
 }
 
@@ -331,7 +410,7 @@ static void waiting(struct sse_stream *s)
 	if (s->stall_from != NOT_STALLING)
 		return;
 	before = sse__stream_deadline(s);
-	s->stall_from = *s->clock;
+	s->stall_from = now_of(s);
 	if (s->owner_ops != NULL && sse__stream_deadline(s) < before)
 		s->owner_ops->deadline_moved(s->owner, s);
 }
@@ -359,8 +438,8 @@ static int push(struct sse_stream *s)
 		gather(s, &g);
 		if (g.n == 0)
 			break;
-		if (s->src.hold)
-			rc = sse__flight_reserve(&s->alloc, &s->flight);
+		if (s->hold)
+			rc = sse__flight_reserve(s->alloc, &s->flight);
 		if (rc == 0)
 			rc = transport_write(s, &g);
 	}
@@ -458,7 +537,7 @@ int sse_stream_complete(struct sse_stream *s, size_t n)
 		size_t k = sse__flight_pop(s->flight, n, &kind);
 
 		if (kind == SSE__PIECE_QUEUE)
-			sse__queue_done(&s->q, &s->alloc, s->flight, k);
+			sse__queue_done(&s->q, s->alloc, s->flight, k);
 		else
 			s->src.ops->complete(&s->src, k);
 		n -= k;
@@ -479,7 +558,7 @@ int sse_stream_read(struct sse_stream *s, void *buf, size_t cap, size_t *n)
 	size_t got = 0;
 	int rc = stream_check(s);
 
-	if (buf == NULL || cap == 0 || n == NULL || (rc == 0 && s->src.hold))
+	if (buf == NULL || cap == 0 || n == NULL || (rc == 0 && s->hold))
 		rc = SSE_ERR_INVALID; /* reads copy: an asynchronous stream writes */
 	if (n != NULL)
 		*n = 0;
@@ -502,7 +581,7 @@ int sse_stream_read(struct sse_stream *s, void *buf, size_t cap, size_t *n)
 	if (got == 0)
 		return read_empty(s);
 	if (owed(s) > 0)
-		s->stall_from = *s->clock; /* still owing: stalls count from this read */
+		s->stall_from = now_of(s); /* still owing: stalls count from this read */
 	return 0;
 }
 
@@ -514,9 +593,9 @@ static int stream_send_frame(struct sse_stream *s, const struct sse__frame_ops *
 	int rc = stream_check(s);
 
 	if (rc == 0)
-		rc = sse__queue_frame(&s->q, &s->alloc, s->flight, ops, src, s->flags);
+		rc = sse__queue_frame(&s->q, s->alloc, s->flight, ops, src, s->flags);
 	if (rc == 0) {
-		s->last_activity = *s->clock;
+		s->last_activity = now_of(s);
 		rc = drain(s);
 	}
 	return rc == SSE_ERR_WOULDBLOCK ? 0 : rc;
@@ -620,7 +699,7 @@ int sse_stream_set_retry(struct sse_stream *s, long ms)
 	if (ms != SSE_RETRY_NONE && (ms < 0 || ms > SSE_RETRY_MAX))
 		return SSE_ERR_RETRY;
 	old = s->retry;
-	s->retry = ms;
+	s->retry = (int32_t)ms;
 	/* Clients keep the last retry they saw: "none" has nothing to send. */
 	if (!s->started || ms == old || ms == SSE_RETRY_NONE)
 		return stream_check(s);
@@ -634,8 +713,8 @@ int sse_stream_start(struct sse_stream *s, uint64_t now_ms)
 
 	if (rc != 0 || s->started)
 		return rc;
-	if (s->clock == &s->own_now)
-		s->own_now = now_ms;
+	if (!s->ext_clock)
+		s->clock.own = now_ms;
 	s->started = true;
 	if (s->retry != SSE_RETRY_NONE)
 		return sse_stream_send(s, &ev);
@@ -651,9 +730,17 @@ static uint64_t next_random(struct sse_stream *s)
 	return s->rng;
 }
 
+/* A new idle period: a new cut, by up to the jitter. The cut is not
+ * stored: it is read from the generator's state, which stays put until
+ * the next period (hb_jitter + 1 cannot wrap: jitter < interval). */
 static void draw_cut(struct sse_stream *s)
 {
-	s->hb_cut = s->hb_jitter ? next_random(s) % (s->hb_jitter + 1) : 0;
+	(void)next_random(s);
+}
+
+static uint64_t hb_cut(const struct sse_stream *s)
+{
+	return s->hb_jitter ? s->rng % (s->hb_jitter + 1) : 0;
 }
 
 int sse_stream_set_heartbeat(struct sse_stream *s, uint64_t interval_ms, uint64_t jitter_ms)
@@ -690,7 +777,7 @@ uint64_t sse__stream_deadline(const struct sse_stream *s)
 	if (s->error != 0)
 		return SSE_NO_DEADLINE;
 	if (s->hb_interval > 0)
-		hb = s->last_activity + (s->hb_interval - s->hb_cut);
+		hb = s->last_activity + (s->hb_interval - hb_cut(s));
 	if (s->stall_ms > 0 && s->stall_from != NOT_STALLING)
 		stall = add_sat(s->stall_from, s->stall_ms);
 	return hb < stall ? hb : stall;
@@ -704,7 +791,7 @@ static bool stalled(const struct sse_stream *s, uint64_t now)
 
 static void heartbeat(struct sse_stream *s, uint64_t now)
 {
-	uint64_t due = s->last_activity + (s->hb_interval - s->hb_cut);
+	uint64_t due = s->last_activity + (s->hb_interval - hb_cut(s));
 
 	if (s->hb_interval == 0 || now < due)
 		return;
@@ -718,7 +805,7 @@ static void heartbeat(struct sse_stream *s, uint64_t now)
 
 int sse__stream_visit(struct sse_stream *s)
 {
-	uint64_t now = *s->clock;
+	uint64_t now = now_of(s);
 
 	if (s->error != 0)
 		return s->error;
@@ -742,7 +829,8 @@ int sse_stream_tick(struct sse_stream *s, uint64_t now_ms, uint64_t *next_ms)
 
 	if (s == NULL || next_ms == NULL || s->owner_ops != NULL || s->busy)
 		return SSE_ERR_INVALID;
-	s->own_now = now_ms;
+	if (!s->ext_clock) /* as it always is without an owner */
+		s->clock.own = now_ms;
 	rc = sse__stream_visit(s);
 	*next_ms = sse__stream_deadline(s);
 	return rc;
@@ -772,8 +860,10 @@ size_t *sse__stream_owner_slot(struct sse_stream *s)
 void sse__stream_use_clock(struct sse_stream *s, const uint64_t *clock)
 {
 	if (clock == NULL) {
-		s->own_now = *s->clock;
-		s->clock = &s->own_now;
+		uint64_t now = now_of(s);
+
+		s->clock.own = now;
+		s->ext_clock = false;
 		return;
 	}
 	/* The stream's own clock may lag the scheduler's (it only moves when
@@ -781,7 +871,8 @@ void sse__stream_use_clock(struct sse_stream *s, const uint64_t *clock)
 	 * now is counted from now, so a stream refused before it was
 	 * attached is not taken for stalled at its first visit. (An idle
 	 * period is kept: a heartbeat may come early, never late.) */
-	s->clock = clock;
+	s->clock.ext = clock;
+	s->ext_clock = true;
 	if (s->stall_from != NOT_STALLING && s->stall_from < *clock)
 		s->stall_from = *clock;
 }

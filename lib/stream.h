@@ -73,8 +73,9 @@ struct sse__source_ops {
 	 * in progress (rest true), or the whole frames after it. */
 	void (*gather)(const struct sse__source *src, struct sse__gather *g, bool rest);
 	/* n bytes of a gathered piece of len bytes ending `frames` frames
-	 * were taken (n <= len). */
-	void (*consume)(struct sse__source *src, size_t n, size_t len, size_t frames);
+	 * were taken (n <= len); held: an asynchronous transport keeps using
+	 * them until it completes them. */
+	void (*consume)(struct sse__source *src, size_t n, size_t len, size_t frames, bool held);
 	/* Bytes owed from the source; 0 when it missed events. */
 	uint64_t (*owed)(const struct sse__source *src);
 	/* 0, or SSE_ERR_GAP when the stream missed events or lags too far. */
@@ -88,16 +89,18 @@ struct sse__source_ops {
 /* A stream's position in a ring: frames [cursor, live end) are owed, and
  * the first frame_off bytes of frame cursor are written already. */
 struct sse__source {
-	const struct sse__source_ops *ops; /* NULL: follows nothing */
+	/* NULL: follows nothing; lib/follow.c's ops for a ring, or for a
+	 * stream unfollowed while its transport held frames (it completes
+	 * them and hands out nothing). */
+	const struct sse__source_ops *ops;
 	const struct sse_replay *ring;
 	uint64_t cursor;
 	size_t frame_off;
 	uint64_t max_lag; /* 0: the ring's bounds only */
 	/* Asynchronous transports: bytes before the cursor stay in use until
 	 * completed; the oldest of them is at pin_seq + pin_off, and its frame
-	 * is pinned in the ring while any is in flight. */
-	bool hold;
-	bool stopped; /* unfollowed while held: completes, hands out nothing */
+	 * is pinned in the ring while any is in flight. (Otherwise the pin
+	 * moves with the cursor.) */
 	uint64_t pin_seq;
 	size_t pin_off;
 };

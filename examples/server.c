@@ -44,7 +44,7 @@ static void usage(FILE *to, const char *argv0, bool full)
 	      "                     holding an id of an earlier run then resumes from the\n"
 	      "                     wrong place instead of getting the reset event\n"
 	      "  --batch MS         gather events published within MS into one write\n"
-	      "                     per subscriber; none is held longer (default 0: off)\n",
+	      "                     per subscriber; none is held longer (default 2, 0: off)\n",
 	      to);
 }
 
@@ -165,7 +165,12 @@ static int parse(int argc, char **argv, struct server_options *o)
 				     .replay_bytes = SERVER_REPLAY_BYTES,
 				     .heartbeat_ms = SSE_HEARTBEAT_DEFAULT_MS,
 				     .stall_ms = SSE_HUB_DEFAULT_STALL_MS,
-				     .retry_ms = SSE_RETRY_NONE};
+				     .retry_ms = SSE_RETRY_NONE,
+				     /* Measured (doc/guide.md, "Batching"): at 1 000
+				      * subscribers and one publish at a time, 2 ms
+				      * gives 9-13x the deliveries per CPU-second of
+				      * no window, with p99 latency no worse. */
+				     .batch_ms = SERVER_BATCH_MS};
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (opt == 'h')
 			return 1;

@@ -21,6 +21,7 @@
  * byte of it is a line break (six bytes of "data:\n" each). */
 #define SERVER_BODY_MAX ((size_t)1 << 20) /* a published event's data; past it: 413 */
 #define SERVER_REPLAY_BYTES ((size_t)8 << 20)
+#define SERVER_BATCH_MS 2 /* the default batching window (--batch) */
 
 struct server_options {
 	const char *bind;      /* address to listen on */

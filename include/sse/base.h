@@ -31,11 +31,11 @@ extern "C" {
 /** Major version of these headers: changes break the ABI. */
 #define SSE_VERSION_MAJOR 0
 /** Minor version of these headers: additions. */
-#define SSE_VERSION_MINOR 1
+#define SSE_VERSION_MINOR 3
 /** Patch version of these headers: fixes only. */
 #define SSE_VERSION_PATCH 0
 /** The header version as a string, "major.minor.patch". */
-#define SSE_VERSION_STRING "0.1.0"
+#define SSE_VERSION_STRING "0.3.0"
 
 /**
  * @brief The version of the library linked at run time.

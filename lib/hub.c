@@ -20,26 +20,38 @@
  * from the loop at any time, and a stream tells of a drained queue from
  * inside its own calls, so both only put the parked subscriber on a list
  * of work, done once the hub call in progress is about to return (or at
- * once, when an answer comes while none is).
+ * once, when an answer comes while none is). A parked subscriber's owner
+ * context (the owner hook) is its question to the provider, so the
+ * subscriber array holds streams only, and the hook finds the question
+ * in O(1).
+ *
+ * The counters (sse_hub_stats()) are written by the hub's thread only
+ * and may be read by any other: relaxed atomics, each written with a
+ * plain load and store rather than a read-modify-write, so counting
+ * costs the hub what an increment does and a reader sees whole values.
  *
  * SPDX-License-Identifier: MIT
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "history.h"
 #include "replay.h"
 #include "timers.h"
 
-struct sub {
-	struct sse_stream *s;
-	struct sse_history_fetch *park; /* NULL: it follows the ring */
+/* The counters, by name: STAT_published_events, ... */
+enum stat {
+#define STAT_INDEX(name, kind, help) STAT_##name,
+	SSE_HUB_STATS(STAT_INDEX)
+#undef STAT_INDEX
+	STAT_COUNT
 };
 
 struct sse_hub {
 	struct sse_allocator alloc;
 	struct sse_replay *ring;
 	struct sse_timers *timers;
-	struct sub *subs;         /* dense: [0, ready) ready, [ready, count) waiting */
+	struct sse_stream **subs; /* dense: [0, ready) ready, [ready, count) waiting */
 	size_t count, cap, ready;
 	uint64_t flushed_seq;     /* the ring's next_seq at the end of the last pass */
 	uint64_t max_lag, stall_ms, heartbeat_ms, jitter_ms;
@@ -52,6 +64,7 @@ struct sse_hub {
 	size_t parked;            /* subscribers parked on it */
 	struct sse_history_fetch *work, *work_tail; /* parked ones to act on, in order */
 	unsigned depth;           /* hub calls (or provider fetches) in progress */
+	_Atomic uint64_t stats[STAT_COUNT]; /* written by the hub's thread only */
 };
 
 /* Configs of 0.1 end before window_ms: they are read without it. */
@@ -72,8 +85,8 @@ static int hub_init(struct sse_hub *h, const struct sse_hub_config *cfg)
 		h->stall_ms = 0; /* sse_stream_set_stall: never */
 	h->heartbeat_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : SSE_HEARTBEAT_DEFAULT_MS;
 	h->jitter_ms = cfg->heartbeat_jitter_ms;
-	if (rc == 0 && h->jitter_ms >= h->heartbeat_ms)
-		rc = SSE_ERR_INVALID;
+	if (rc == 0 && !cfg->no_heartbeat && h->jitter_ms >= h->heartbeat_ms)
+		rc = SSE_ERR_INVALID; /* without heartbeats there is nothing to jitter */
 	if (cfg->no_heartbeat)
 		h->heartbeat_ms = h->jitter_ms = 0; /* sse_stream_set_heartbeat: off */
 	if (cfg->size > OLD_CONFIG_SIZE)
@@ -97,6 +110,8 @@ int sse_hub_new(struct sse_hub **out, const struct sse_hub_config *cfg, sse_hub_
 	if (h == NULL)
 		return SSE_ERR_NOMEM;
 	*h = (struct sse_hub){.alloc = a, .on_drop = on_drop, .user = user};
+	for (size_t i = 0; i < STAT_COUNT; i++)
+		atomic_init(&h->stats[i], 0);
 	rc = hub_init(h, cfg);
 	if (rc != 0) {
 		sse_hub_free(h);
@@ -106,22 +121,63 @@ int sse_hub_new(struct sse_hub **out, const struct sse_hub_config *cfg, sse_hub_
 	return 0;
 }
 
-/* ---- the subscriber array */
+/* ---- the counters */
 
-static size_t slot(struct sse_stream *s)
+/* Add n: the hub's thread is the only writer, so no read-modify-write. */
+static void count(struct sse_hub *h, enum stat i, uint64_t n)
 {
-	return *sse__stream_owner_slot(s);
+	uint64_t v = atomic_load_explicit(&h->stats[i], memory_order_relaxed);
+
+	atomic_store_explicit(&h->stats[i], v + n, memory_order_relaxed);
 }
 
-static void put(struct sse_hub *h, size_t i, struct sub sub)
+static void gauge(struct sse_hub *h, enum stat i, uint64_t v)
 {
-	h->subs[i] = sub;
-	*sse__stream_owner_slot(sub.s) = i;
+	atomic_store_explicit(&h->stats[i], v, memory_order_relaxed);
+}
+
+/* A subscriber left: the drop counter of its error. */
+static enum stat drop_stat(int err)
+{
+	switch (err) {
+	case SSE_ERR_GAP:
+		return STAT_drops_gap;
+	case SSE_ERR_STALLED:
+		return STAT_drops_stall;
+	default:
+		return STAT_drops_error;
+	}
+}
+
+/* s starts following the ring: the events the ring holds after its
+ * position are owed to it (later ones are counted as published). */
+static void count_follow(struct sse_hub *h, struct sse_stream *s)
+{
+	uint64_t cursor = sse_stream_cursor(s), live = sse_replay_next_seq(h->ring);
+
+	if (cursor == 0 || cursor >= live)
+		return;
+	count(h, STAT_deliveries, live - cursor);
+	count(h, STAT_delivery_bytes, sse__replay_backlog(h->ring, cursor));
+}
+
+/* ---- the subscriber array */
+
+/* Only read: const streams are looked up too (sse_hub_lag()). */
+static size_t slot(const struct sse_stream *s)
+{
+	return *sse__stream_owner_slot((struct sse_stream *)s);
+}
+
+static void put(struct sse_hub *h, size_t i, struct sse_stream *s)
+{
+	h->subs[i] = s;
+	*sse__stream_owner_slot(s) = i;
 }
 
 static void swap(struct sse_hub *h, size_t i, size_t j)
 {
-	struct sub a = h->subs[i];
+	struct sse_stream *a = h->subs[i];
 
 	put(h, i, h->subs[j]);
 	put(h, j, a);
@@ -145,10 +201,23 @@ static void mark_ready(struct sse_hub *h, struct sse_stream *s)
 		swap(h, slot(s), h->ready++);
 }
 
-static struct sse_history_fetch *park_of(const struct sse_hub *h, struct sse_stream *s)
+/* Whether s is one of h's subscribers: its slot, whatever it holds,
+ * names s in h's array. */
+static bool subscribed(const struct sse_hub *h, const struct sse_stream *s)
 {
-	return h->parked > 0 ? h->subs[slot(s)].park : NULL;
+	return h != NULL && s != NULL && slot(s) < h->count && h->subs[slot(s)] == s;
 }
+
+/* The question a subscriber of h is parked on (its owner context), or
+ * NULL: it follows the ring. */
+static struct sse_history_fetch *park_of(const struct sse_hub *h, const struct sse_stream *s)
+{
+	void *owner = h->parked > 0 ? sse__stream_owner(s) : NULL;
+
+	return owner != h ? owner : NULL;
+}
+
+static const struct sse__owner_ops hub_owner, parked_owner;
 
 /* ---- the list of work on parked subscribers */
 
@@ -192,8 +261,8 @@ static void unpark(struct sse_hub *h, struct sse_stream *s)
 	if (p->state == SSE__PARK_ASKING)
 		h->history.cancel(h->history.ctx, p);
 	dequeue(h, p);
-	h->subs[slot(s)].park = NULL;
-	h->parked--;
+	sse__stream_set_owner(s, &hub_owner, h);
+	gauge(h, STAT_parked, --h->parked);
 	sse__free(&h->alloc, p, sizeof(*p));
 }
 
@@ -203,6 +272,7 @@ static void detach(struct sse_hub *h, struct sse_stream *s)
 	unpark(h, s);
 	mark_waiting(h, s);
 	swap(h, slot(s), --h->count);
+	gauge(h, STAT_subscribers, h->count);
 	sse__timers_erase(h->timers, s);
 	sse__stream_set_owner(s, NULL, NULL);
 	sse_stream_follow(s, NULL, 0);
@@ -213,28 +283,32 @@ void sse_hub_free(struct sse_hub *h)
 	if (h == NULL)
 		return;
 	while (h->count > 0)
-		detach(h, h->subs[h->count - 1].s);
+		detach(h, h->subs[h->count - 1]);
 	sse__free(&h->alloc, h->subs, h->cap * sizeof(*h->subs));
 	sse_timers_free(h->timers);
 	sse_replay_free(h->ring);
 	sse__free(&h->alloc, h, sizeof(*h));
 }
 
-static bool subscribed(const struct sse_hub *h, const struct sse_stream *s)
+int sse_hub_unsubscribe_reason(struct sse_hub *h, struct sse_stream *s, int reason)
 {
-	return h != NULL && s != NULL && sse__stream_owner(s) == h;
+	if (!subscribed(h, s) || (reason != SSE_HUB_CLOSED && reason != SSE_HUB_LIFETIME))
+		return SSE_ERR_INVALID;
+	detach(h, s);
+	count(h, reason == SSE_HUB_LIFETIME ? STAT_drops_lifetime : STAT_unsubscribes, 1);
+	return 0;
 }
 
 void sse_hub_unsubscribe(struct sse_hub *h, struct sse_stream *s)
 {
-	if (subscribed(h, s))
-		detach(h, s);
+	sse_hub_unsubscribe_reason(h, s, SSE_HUB_CLOSED);
 }
 
 /* A subscriber failed: detach it first, so on_drop may free it. */
 static void drop(struct sse_hub *h, struct sse_stream *s, int err)
 {
 	detach(h, s);
+	count(h, drop_stat(err), 1);
 	h->on_drop(s, err, h->user);
 }
 
@@ -253,26 +327,54 @@ static void owner_deadline_moved(void *owner, struct sse_stream *s)
 	sse__timers_update(h->timers, s);
 }
 
-/* A parked subscriber that drained may take the next page: not from
- * inside the stream's call, but once the hub call returns. */
 static void owner_drained(void *owner, struct sse_stream *s)
 {
-	struct sse_history_fetch *p = park_of(owner, s);
-
 	mark_ready(owner, s);
-	if (p != NULL && p->state == SSE__PARK_IDLE)
-		enqueue(owner, p);
 }
 
+/* Freeing a subscriber unsubscribes it. */
 static void owner_release(void *owner, struct sse_stream *s)
 {
 	detach(owner, s);
+	count(owner, STAT_unsubscribes, 1);
 }
 
 static const struct sse__owner_ops hub_owner = {
 	.deadline_moved = owner_deadline_moved,
 	.drained = owner_drained,
 	.release = owner_release,
+};
+
+/* The same for a parked subscriber, whose owner context is its question. */
+static void parked_deadline_moved(void *owner, struct sse_stream *s)
+{
+	struct sse_history_fetch *p = owner;
+
+	owner_deadline_moved(p->owner, s);
+}
+
+/* A parked subscriber that drained may take the next page: not from
+ * inside the stream's call, but once the hub call returns. */
+static void parked_drained(void *owner, struct sse_stream *s)
+{
+	struct sse_history_fetch *p = owner;
+
+	mark_ready(p->owner, s);
+	if (p->state == SSE__PARK_IDLE)
+		enqueue(p->owner, p);
+}
+
+static void parked_release(void *owner, struct sse_stream *s)
+{
+	struct sse_history_fetch *p = owner;
+
+	owner_release(p->owner, s);
+}
+
+static const struct sse__owner_ops parked_owner = {
+	.deadline_moved = parked_deadline_moved,
+	.drained = parked_drained,
+	.release = parked_release,
 };
 
 /* ---- subscribing */
@@ -294,7 +396,8 @@ static int prepare(struct sse_hub *h, struct sse_stream *s)
 		return rc;
 	sse__stream_set_owner(s, &hub_owner, h);
 	/* waiting until its first write says otherwise */
-	put(h, h->count++, (struct sub){.s = s});
+	put(h, h->count++, s);
+	gauge(h, STAT_subscribers, h->count);
 	return 0;
 }
 
@@ -304,6 +407,7 @@ static int deliver(struct sse_hub *h, struct sse_stream *s)
 {
 	int rc = sse_stream_flush(s);
 
+	count(h, STAT_writes, 1);
 	if (rc == SSE_ERR_WOULDBLOCK)
 		mark_waiting(h, s);
 	else if (rc != 0)
@@ -322,6 +426,7 @@ static int ask(struct sse_hub *h, struct sse_history_fetch *p)
 	p->state = SSE__PARK_ASKING;
 	p->got = 0;
 	p->full = false;
+	count(h, STAT_history_fetches, 1);
 	h->depth++;
 	rc = h->history.fetch(h->history.ctx, p, p->position, SSE_HISTORY_PAGE_BYTES);
 	h->depth--;
@@ -345,7 +450,11 @@ static int to_ring(struct sse_hub *h, struct sse_stream *s, uint64_t cursor, boo
 		if (sse_replay_reset_event(h->ring, &ev))
 			rc = sse_stream_send(s, &ev);
 	}
-	return rc != 0 ? rc : sse_stream_follow(s, h->ring, cursor);
+	if (rc == 0)
+		rc = sse_stream_follow(s, h->ring, cursor);
+	if (rc == 0)
+		count_follow(h, s);
+	return rc;
 }
 
 /* Take p's next step: 0, or the error to drop its subscriber with. */
@@ -355,12 +464,15 @@ static int act(struct sse_hub *h, struct sse_history_fetch *p)
 	uint64_t cursor = 0;
 	int err = 0;
 
+	if (p->state == SSE__PARK_ANSWERED)
+		count(h, STAT_history_frames, p->got);
 	switch (sse__park_next(p, sse_stream_pending(s), &cursor, &err)) {
 	case SSE__PARK_ASK:
 		return ask(h, p);
 	case SSE__PARK_FOLLOW:
 		return to_ring(h, s, cursor, false);
 	case SSE__PARK_RESET:
+		count(h, STAT_history_resets, 1);
 		return to_ring(h, s, 0, true);
 	case SSE__PARK_FAIL:
 		return err;
@@ -435,8 +547,8 @@ static int park(struct sse_hub *h, struct sse_stream *s, uint64_t from)
 		return SSE_ERR_NOMEM;
 	*p = (struct sse_history_fetch){.answered = park_answered, .owner = h, .ring = h->ring,
 					.s = s, .position = from};
-	h->subs[slot(s)].park = p;
-	h->parked++;
+	sse__stream_set_owner(s, &parked_owner, p);
+	gauge(h, STAT_parked, ++h->parked);
 	return ask(h, p);
 }
 
@@ -464,16 +576,30 @@ static int start(struct sse_hub *h, struct sse_stream *s, const char *last_id, s
 		return rc;
 	if (!wants_history(h, last_id, len, &from))
 		return sse_stream_resume(s, h->ring, last_id, len, status);
-	if (status != NULL)
-		*status = SSE_REPLAY_HISTORY;
+	*status = SSE_REPLAY_HISTORY;
 	rc = park(h, s, from);
 	return rc != 0 ? rc : settle_new(h, s);
+}
+
+/* A subscription was accepted, with the status of its resume. */
+static void count_subscribe(struct sse_hub *h, int status)
+{
+	static const enum stat by_status[] = {
+		[SSE_REPLAY_FOUND] = STAT_replay_found,     [SSE_REPLAY_GAP] = STAT_replay_gap,
+		[SSE_REPLAY_UNKNOWN] = STAT_replay_unknown, [SSE_REPLAY_HISTORY] = STAT_replay_history,
+		[SSE_REPLAY_LIVE] = STAT_COUNT, /* counted in subscribes only */
+	};
+
+	count(h, STAT_subscribes, 1);
+	if (status >= 0 && (size_t)status < sizeof(by_status) / sizeof(by_status[0]) &&
+	    by_status[status] != STAT_COUNT)
+		count(h, by_status[status], 1);
 }
 
 int sse_hub_subscribe(struct sse_hub *h, struct sse_stream *s, const char *last_id, size_t len,
 		      int *status)
 {
-	int rc;
+	int st = -1, rc;
 
 	if (h == NULL || s == NULL || sse__stream_owner(s) != NULL || sse_stream_cursor(s) != 0 ||
 	    sse__stream_idle(s) != 0)
@@ -482,9 +608,13 @@ int sse_hub_subscribe(struct sse_hub *h, struct sse_stream *s, const char *last_
 	if (rc != 0)
 		return rc;
 	h->depth++;
-	rc = start(h, s, last_id, len, status);
-	if (rc == 0)
+	rc = start(h, s, last_id, len, &st);
+	if (rc == 0 && st != SSE_REPLAY_HISTORY)
+		count_follow(h, s);
+	if (rc == 0) {
 		rc = sse_stream_flush(s);
+		count(h, STAT_writes, 1);
+	}
 	if (rc == SSE_ERR_WOULDBLOCK)
 		rc = 0; /* a stream that caught up is ready: owner_drained() */
 	if (rc == 0)
@@ -492,6 +622,10 @@ int sse_hub_subscribe(struct sse_hub *h, struct sse_stream *s, const char *last_
 	/* A failure here is the caller's to handle, not on_drop's. */
 	if (rc != 0)
 		detach(h, s);
+	else
+		count_subscribe(h, st);
+	if (status != NULL && st != -1)
+		*status = st;
 	leave(h);
 	return rc;
 }
@@ -520,10 +654,20 @@ static void set_now(struct sse_hub *h, uint64_t now_ms)
 		h->now_ms = now_ms;
 }
 
-/* A publish at now_ms gave rc. */
+/* A publish at now_ms gave rc: the frame is owed to every subscriber
+ * following the ring (all but the parked ones). */
 static int published(struct sse_hub *h, int rc, uint64_t now_ms)
 {
 	set_now(h, now_ms);
+	if (rc == 0) {
+		uint64_t len = sse__replay_held_len(h->ring, sse_replay_next_seq(h->ring) - 1);
+		uint64_t followers = h->count - h->parked;
+
+		count(h, STAT_published_events, 1);
+		count(h, STAT_published_bytes, len);
+		count(h, STAT_deliveries, followers);
+		count(h, STAT_delivery_bytes, followers * len);
+	}
 	/* The first event of a batch sets its deadline: no event waits
 	 * longer than the window. */
 	if (rc == 0 && h->window_ms > 0 && h->batch_due == SSE_NO_DEADLINE)
@@ -568,10 +712,10 @@ int sse_hub_restart(struct sse_hub *h, const char *epoch, uint64_t next_number)
 	for (size_t i = h->count; i-- > 0;) {
 		struct sse_history_fetch *p;
 
-		if (i >= h->count || (p = h->subs[i].park) == NULL)
+		if (i >= h->count || (p = park_of(h, h->subs[i])) == NULL)
 			continue;
 		if (new_epoch)
-			drop(h, h->subs[i].s, SSE_ERR_GAP);
+			drop(h, h->subs[i], SSE_ERR_GAP);
 		else if (p->state == SSE__PARK_IDLE)
 			enqueue(h, p);
 	}
@@ -610,7 +754,7 @@ static void fan_out(struct sse_hub *h)
 	h->batch_due = SSE_NO_DEADLINE;
 	for (size_t i = h->ready; i-- > 0;) {
 		if (i < h->ready)
-			deliver(h, h->subs[i].s);
+			deliver(h, h->subs[i]);
 	}
 	/* Those waiting on their transport are not written to, but the
 	 * publishes may have made them miss events (or, with an
@@ -622,9 +766,9 @@ static void fan_out(struct sse_hub *h)
 
 		if (i >= h->count || i < h->ready)
 			continue;
-		rc = sse__stream_check(h->subs[i].s);
+		rc = sse__stream_check(h->subs[i]);
 		if (rc != 0)
-			drop(h, h->subs[i].s, rc);
+			drop(h, h->subs[i], rc);
 	}
 }
 
@@ -670,7 +814,7 @@ int sse_hub_visit(struct sse_hub *h, sse_hub_visit_fn fn, void *ctx)
 
 		if (i >= h->count)
 			continue;
-		rc = fn(h->subs[i].s, ctx);
+		rc = fn(h->subs[i], ctx);
 		if (rc != 0)
 			return rc;
 	}
@@ -685,4 +829,44 @@ const struct sse_replay *sse_hub_ring(const struct sse_hub *h)
 size_t sse_hub_count(const struct sse_hub *h)
 {
 	return h ? h->count : 0;
+}
+
+/* Another thread may call this: h is only read, through the atomics. */
+static uint64_t load(const struct sse_hub *h, enum stat i)
+{
+	/* C11 atomic_load takes a non-const pointer; the hub is not const. */
+	return atomic_load_explicit((_Atomic uint64_t *)&h->stats[i], memory_order_relaxed);
+}
+
+int sse_hub_stats(const struct sse_hub *h, struct sse_hub_stats *out)
+{
+	size_t size;
+
+	if (h == NULL || out == NULL || out->size < sizeof(out->size))
+		return SSE_ERR_INVALID;
+	size = out->size;
+	/* Each field the caller's struct has room for, from its offset. */
+#define STAT_FILL(name, kind, help)                                                \
+	if (offsetof(struct sse_hub_stats, name) + sizeof(out->name) <= size)      \
+		out->name = load(h, STAT_##name);
+	SSE_HUB_STATS(STAT_FILL)
+#undef STAT_FILL
+	return 0;
+}
+
+uint64_t sse_hub_lag(const struct sse_hub *h, const struct sse_stream *s)
+{
+	const struct sse_history_fetch *p;
+	uint64_t live, cursor;
+
+	if (!subscribed(h, s))
+		return 0;
+	p = park_of(h, s);
+	if (p != NULL) {
+		live = sse_replay_next_number(h->ring);
+		return p->position < live ? live - p->position : 0;
+	}
+	live = sse_replay_next_seq(h->ring);
+	cursor = sse_stream_cursor(s);
+	return cursor != 0 && cursor < live ? live - cursor : 0; /* 0: failed, let go */
 }

@@ -10,8 +10,8 @@
 #             build-ci-san-CC: unit, adapters and abi suites, then every
 #             example server under the sanitizers: conformance and interop
 #   valgrind  build-ci under valgrind: meson test --setup valgrind --suite unit --suite adapters
-#   tsan      ThreadSanitizer (clang), build-ci-tsan: the handoff test, the
-#             one that starts threads; skipped with a message when clang
+#   tsan      ThreadSanitizer (clang), build-ci-tsan: the handoff and hub
+#             tests, the ones that start threads; skipped with a message when clang
 #             cannot build and run a -fsanitize=thread program
 #
 # Build directories are build-ci, build-ci-clang, build-ci-san-CC and
@@ -113,7 +113,7 @@ step_valgrind() {
 		mtest -C "$b" --print-errorlogs --setup valgrind --suite unit --suite adapters
 }
 
-# Only the handoff test starts threads; the rest would just run slower.
+# Only the handoff and hub tests start threads; the rest would just run slower.
 step_tsan() {
 	if ! command -v clang >/dev/null || ! sanitizers_work clang thread; then
 		echo "tsan: skipped: clang cannot build and run a -fsanitize=thread program"
@@ -123,7 +123,7 @@ step_tsan() {
 		-Dexamples=false -Db_sanitize=thread -Db_lundef=false &&
 		meson compile -C "$b-tsan" &&
 		TSAN_OPTIONS=halt_on_error=1 CK_FORK=no \
-			mtest -C "$b-tsan" --print-errorlogs handoff
+			mtest -C "$b-tsan" --print-errorlogs handoff hub
 }
 
 passed=() failed=()

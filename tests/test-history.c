@@ -324,6 +324,26 @@ static void expect_got(int i, const char *want)
 		      want);
 }
 
+/* ---- counters and lag */
+
+static struct sse_hub_stats stats_of(const struct sse_hub *h)
+{
+	struct sse_hub_stats st = {.size = sizeof(st)};
+
+	ck_assert_int_eq(sse_hub_stats(h, &st), 0);
+	return st;
+}
+
+/* Events (numbers, not resets) in "4 5 R 6 ". */
+static uint64_t events_in(const char *text)
+{
+	uint64_t n = 0;
+
+	for (const char *t = text; *t != '\0'; t++)
+		n += *t == ' ' && t > text && t[-1] != 'R';
+	return n;
+}
+
 /* ---- resuming from the log */
 
 START_TEST(test_history_resume_deep_in_log_in_pages)
@@ -539,6 +559,9 @@ START_TEST(test_history_leaving_cancels)
 	sse_stream_free(ss[1]);
 	ss[1] = NULL;
 	ck_assert_int_eq(cancels, 2);
+	ck_assert_uint_eq(stats_of(h).unsubscribes, 2);
+	ck_assert_uint_eq(stats_of(h).parked, 2);
+	ck_assert_uint_eq(sse_hub_lag(h, ss[2]), 20 - 5); /* 6..20 */
 	/* The provider asserts it is never used after cancel: the turn
 	 * answers only the two questions still open. */
 	ck_assert_int_eq(loop_turn(), 2);
@@ -624,6 +647,77 @@ START_TEST(test_history_heartbeats_while_parked)
 	ck_assert_int_eq(loop_turn(), 1);
 	publish_live(h);
 	expect_got(0, range("", 4, 21));
+	free_all(h);
+}
+END_TEST
+
+/* ---- counters */
+
+START_TEST(test_history_counters)
+{
+	/* The ring holds 37..40; the client saw 3. */
+	struct sse_hub *h = new_hub(4);
+	struct sse_hub_stats st;
+	uint64_t read;
+
+	fill_log(h, 40);
+	page_frames = 5;
+	ck_assert_int_eq(subscribe(h, 0, EPOCH "3"), SSE_REPLAY_HISTORY);
+	st = stats_of(h);
+	ck_assert_uint_eq(st.published_events, 40);
+	ck_assert_uint_eq(st.subscribes, 1);
+	ck_assert_uint_eq(st.replay_history, 1);
+	ck_assert_uint_eq(st.replay_found + st.replay_gap + st.replay_unknown, 0);
+	ck_assert_uint_eq(st.history_fetches, 1);
+	ck_assert_uint_eq(st.parked, 1);
+	ck_assert_uint_eq(st.subscribers, 1);
+	ck_assert_uint_eq(sse_hub_lag(h, ss[0]), 41 - 4); /* 4..40 */
+	/* Published while parked: owed to no follower. */
+	publish_live(h);
+	ck_assert_uint_eq(stats_of(h).deliveries, 0);
+	ck_assert_int_eq(loop_turn(), 1); /* 4..8 */
+	ck_assert_uint_eq(stats_of(h).history_frames, 5);
+	ck_assert_uint_eq(sse_hub_lag(h, ss[0]), 42 - 9);
+	while (loop_turn() > 0)
+		publish_live(h);
+	publish_live(h);
+	expect_got(0, range("", 4, log_len));
+	/* Every event it read came once: from the log or from the ring. */
+	read = events_in(got(0));
+	st = stats_of(h);
+	ck_assert_uint_eq(read, log_len - 3);
+	ck_assert_uint_eq(st.history_frames + st.deliveries, read);
+	ck_assert_uint_gt(st.deliveries, 0);
+	ck_assert_uint_eq(st.history_fetches, (uint64_t)nq);
+	ck_assert_uint_eq(st.parked, 0);
+	ck_assert_uint_eq(sse_hub_lag(h, ss[0]), 0);
+
+	/* The log lost 3: gap, the reset event. */
+	log_first = 10;
+	ck_assert_int_eq(subscribe(h, 1, EPOCH "3"), SSE_REPLAY_HISTORY);
+	ck_assert_int_eq(loop_turn(), 1);
+	ck_assert_uint_eq(stats_of(h).history_resets, 1);
+	/* The log cannot be read: dropped with its error. */
+	ck_assert_int_eq(subscribe(h, 2, EPOCH "12"), SSE_REPLAY_HISTORY);
+	answer_error = SSE_ERR_IO;
+	ck_assert_int_eq(loop_turn(), 1);
+	ck_assert_int_eq(drop_err[2], SSE_ERR_IO);
+	answer_error = 0;
+	/* A new epoch: the parked one now, the followers at the next pass. */
+	ck_assert_int_eq(subscribe(h, 3, EPOCH "12"), SSE_REPLAY_HISTORY);
+	ck_assert_uint_eq(stats_of(h).parked, 1);
+	ck_assert_int_eq(sse_hub_restart(h, "e2-", 1), 0);
+	ck_assert_int_eq(drop_err[3], SSE_ERR_GAP);
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	ck_assert_int_eq(drops, 4);
+	st = stats_of(h);
+	ck_assert_uint_eq(st.subscribes, 4);
+	ck_assert_uint_eq(st.replay_history, 4);
+	ck_assert_uint_eq(st.history_resets, 1);
+	ck_assert_uint_eq(st.drops_error, 1);
+	ck_assert_uint_eq(st.drops_gap, 3);
+	ck_assert_uint_eq(st.drops_stall + st.drops_lifetime + st.unsubscribes, 0);
+	ck_assert_uint_eq(st.subscribers + st.parked, 0);
 	free_all(h);
 }
 END_TEST
@@ -740,6 +834,9 @@ Suite *history_suite(void)
 	tcase_add_test(tc, test_history_restart_new_epoch);
 	tcase_add_test(tc, test_history_restart_same_epoch_keeps_parked);
 	tcase_add_test(tc, test_history_config_checks);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("counters");
+	tcase_add_test(tc, test_history_counters);
 	suite_add_tcase(s, tc);
 	return s;
 }

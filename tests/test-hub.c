@@ -5,6 +5,9 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -566,6 +569,378 @@ START_TEST(test_hub_nomem)
 }
 END_TEST
 
+/* ---- counters and lag */
+
+static struct sse_hub_stats stats_of(const struct sse_hub *h)
+{
+	struct sse_hub_stats st = {.size = sizeof(st)};
+
+	ck_assert_int_eq(sse_hub_stats(h, &st), 0);
+	return st;
+}
+
+/* The bytes of "id: <id>\ndata: <data>\n\n", as the SSE format has it. */
+static uint64_t frame_len(uint64_t id, size_t data_len)
+{
+	char digits[24];
+
+	return (uint64_t)snprintf(digits, sizeof(digits), "%" PRIu64, id) + data_len +
+	       strlen("id: \ndata: \n\n");
+}
+
+/* What the test expects, kept from what it did. */
+struct expect {
+	uint64_t events, bytes, deliveries, delivery_bytes;
+	uint64_t attached; /* subscribers following the ring */
+};
+
+/* Publish event number `id` with `len` bytes of data. */
+static void publish_counted(struct sse_hub *h, struct expect *x, uint64_t id, size_t len)
+{
+	char data[64];
+
+	ck_assert_uint_lt(len, sizeof(data));
+	memset(data, 'a' + (int)(id % 26), len);
+	data[len] = '\0';
+	publish(h, data);
+	x->events++;
+	x->bytes += frame_len(id, len);
+	x->deliveries += x->attached;
+	x->delivery_bytes += x->attached * frame_len(id, len);
+}
+
+static void expect_published(const struct sse_hub *h, const struct expect *x)
+{
+	struct sse_hub_stats st = stats_of(h);
+
+	ck_assert_uint_eq(st.published_events, x->events);
+	ck_assert_uint_eq(st.published_bytes, x->bytes);
+	ck_assert_uint_eq(st.deliveries, x->deliveries);
+	ck_assert_uint_eq(st.delivery_bytes, x->delivery_bytes);
+	ck_assert_uint_eq(st.subscribers, x->attached);
+}
+
+static int count_event(const struct sse_message *m, void *user)
+{
+	if (!(m->type_len == 9 && memcmp(m->type, "sse-reset", 9) == 0))
+		++*(uint64_t *)user;
+	return 0;
+}
+
+/* Events (not the reset event) a client read from w. */
+static uint64_t events_read(const struct test_writer *w)
+{
+	struct sse_parser_callbacks cb = {.on_message = count_event};
+	struct sse_parser *p;
+	uint64_t n = 0;
+
+	ck_assert_int_eq(sse_parser_new(&p, &cb, &n, NULL), 0);
+	ck_assert_int_eq(sse_parser_feed(p, w->buf, w->len), 0);
+	sse_parser_free(p);
+	return n;
+}
+
+/* Every counter against what the test did: publishes of known sizes,
+ * live subscribers and resumes found, gap and unknown, then a drop of
+ * each kind and both ways of leaving. */
+START_TEST(test_hub_stats_count_what_happened)
+{
+	struct sse_hub_config cfg = {.size = sizeof(cfg),
+				     .ring = {.size = sizeof(cfg.ring), .max_events = 3,
+					      .max_bytes = 1 << 16, .epoch = ""},
+				     .heartbeat_ms = 1000, .stall_ms = 100};
+	struct expect x = {0};
+	struct sse_hub_stats st;
+	struct sse_hub *h;
+	uint64_t id = 0, read = 0;
+	int status;
+
+	drops = 0;
+	free_on_drop = 0;
+	ck_assert_int_eq(sse_hub_new(&h, &cfg, on_drop, NULL, NULL), 0);
+	st = stats_of(h);
+	ck_assert_uint_eq(st.subscribes + st.writes + st.published_events, 0);
+	for (size_t len = 1; len <= 5; len++) /* nobody listens: owed to none */
+		publish_counted(h, &x, ++id, len);
+	expect_published(h, &x);
+
+	/* Three live, one found ("3": 4 and 5 owed), one gap, one unknown. */
+	for (int i = 0; i < 3; i++) {
+		new_sub(i, NULL);
+		ck_assert_int_eq(sse_hub_subscribe(h, ss[i], NULL, 0, &status), 0);
+		ck_assert_int_eq(status, SSE_REPLAY_LIVE);
+	}
+	new_sub(3, NULL);
+	ck_assert_int_eq(sse_hub_subscribe(h, ss[3], "3", 1, &status), 0);
+	ck_assert_int_eq(status, SSE_REPLAY_FOUND);
+	x.deliveries += 2;
+	x.delivery_bytes += frame_len(4, 4) + frame_len(5, 5);
+	new_sub(4, NULL);
+	ck_assert_int_eq(sse_hub_subscribe(h, ss[4], "1", 1, &status), 0);
+	ck_assert_int_eq(status, SSE_REPLAY_GAP);
+	new_sub(5, NULL);
+	ck_assert_int_eq(sse_hub_subscribe(h, ss[5], "x9", 2, &status), 0);
+	ck_assert_int_eq(status, SSE_REPLAY_UNKNOWN);
+	x.attached = 6;
+	expect_published(h, &x);
+	st = stats_of(h);
+	ck_assert_uint_eq(st.subscribes, 6);
+	ck_assert_uint_eq(st.replay_found, 1);
+	ck_assert_uint_eq(st.replay_gap, 1);
+	ck_assert_uint_eq(st.replay_unknown, 1);
+	ck_assert_uint_eq(st.replay_history, 0);
+	ck_assert_uint_eq(st.writes, 6); /* each subscribe wrote once */
+
+	/* Two events, one pass: one write per subscriber for both. */
+	publish_counted(h, &x, ++id, 10);
+	publish_counted(h, &x, ++id, 20);
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	expect_published(h, &x);
+	ck_assert_uint_eq(stats_of(h).writes, 12);
+	/* Owed is delivered: every client read exactly the deliveries. */
+	for (int i = 0; i < 6; i++)
+		read += events_read(&ws[i]);
+	ck_assert_uint_eq(read, x.deliveries);
+
+	/* A stall: 2 stops reading while it owes; 100 ms later it is dropped. */
+	ck_assert_int_eq(sse_hub_tick(h, 0, NULL), 0);
+	ws[2].wouldblock_left = 1 << 30;
+	publish_counted(h, &x, ++id, 3);
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	ck_assert_uint_eq(sse_hub_lag(h, ss[2]), 1);
+	ck_assert_uint_eq(sse_stream_pending(ss[2]), frame_len(id, 3));
+	ck_assert_uint_eq(sse_hub_lag(h, ss[0]), 0);
+	ck_assert_int_eq(sse_hub_tick(h, 100, NULL), 0);
+	ck_assert_int_eq(drop_err[2], SSE_ERR_STALLED);
+	x.attached--;
+	/* A gap: 1 stops reading; three more events push its frame out of
+	 * the ring (3 events), and the flush after finds it behind. */
+	ws[1].wouldblock_left = 1 << 30;
+	for (int k = 0; k < 3; k++) {
+		publish_counted(h, &x, ++id, 3);
+		ck_assert_uint_eq(sse_hub_lag(h, ss[1]), (uint64_t)k + 1);
+		ck_assert_int_eq(sse_hub_flush(h), 0);
+	}
+	publish_counted(h, &x, ++id, 3);
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	ck_assert_int_eq(drop_err[1], SSE_ERR_GAP);
+	x.attached--;
+	/* A transport error. */
+	ws[0].fail_after = ws[0].calls;
+	publish_counted(h, &x, ++id, 3);
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	ck_assert_int_eq(drop_err[0], SSE_ERR_IO);
+	x.attached--;
+	ck_assert_int_eq(drops, 3);
+	expect_published(h, &x);
+
+	/* The application: a lifetime, an unsubscribe, a freed stream. */
+	ck_assert_int_eq(sse_hub_unsubscribe_reason(h, ss[3], 7), SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_hub_unsubscribe_reason(h, ss[0], SSE_HUB_LIFETIME),
+			 SSE_ERR_INVALID); /* dropped already: not a subscriber */
+	ck_assert_int_eq(sse_hub_unsubscribe_reason(h, ss[3], SSE_HUB_LIFETIME), 0);
+	ck_assert_int_eq(sse_hub_unsubscribe_reason(h, ss[3], SSE_HUB_LIFETIME), SSE_ERR_INVALID);
+	sse_hub_unsubscribe(h, ss[4]);
+	sse_stream_free(ss[5]);
+	ss[5] = NULL;
+	x.attached = 0;
+	publish_counted(h, &x, ++id, 3);
+	expect_published(h, &x);
+	st = stats_of(h);
+	ck_assert_uint_eq(st.drops_gap, 1);
+	ck_assert_uint_eq(st.drops_stall, 1);
+	ck_assert_uint_eq(st.drops_error, 1);
+	ck_assert_uint_eq(st.drops_lifetime, 1);
+	ck_assert_uint_eq(st.unsubscribes, 2);
+	ck_assert_uint_eq(st.subscribers, 0);
+	ck_assert_uint_eq(st.parked, 0);
+	ck_assert_uint_eq(st.subscribes, st.subscribers + st.unsubscribes + st.drops_gap +
+						 st.drops_stall + st.drops_error + st.drops_lifetime);
+	ck_assert_uint_eq(st.history_fetches + st.history_frames + st.history_resets, 0);
+	sse_hub_free(h);
+	free_subs(6);
+}
+END_TEST
+
+/* A program built with an older, shorter struct gets the fields it
+ * knows and nothing written past them. */
+START_TEST(test_hub_stats_sizes)
+{
+	struct sse_hub *h = new_hub(8, 4096, NULL);
+	struct sse_hub_stats st;
+	size_t old = offsetof(struct sse_hub_stats, deliveries);
+
+	publish(h, "abc");
+	memset(&st, 0xab, sizeof(st));
+	st.size = old;
+	ck_assert_int_eq(sse_hub_stats(h, &st), 0);
+	ck_assert_uint_eq(st.published_events, 1);
+	ck_assert_uint_eq(st.published_bytes, frame_len(1, 3));
+	ck_assert_uint_eq(st.deliveries, 0xababababababababu);
+	ck_assert_uint_eq(st.parked, 0xababababababababu);
+	st.size = sizeof(st.size);
+	ck_assert_int_eq(sse_hub_stats(h, &st), 0);
+	st.size = sizeof(st.size) - 1;
+	ck_assert_int_eq(sse_hub_stats(h, &st), SSE_ERR_INVALID);
+	st.size = sizeof(st);
+	ck_assert_int_eq(sse_hub_stats(NULL, &st), SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_hub_stats(h, NULL), SSE_ERR_INVALID);
+	ck_assert_uint_eq(sse_hub_lag(NULL, NULL), 0);
+	new_sub(0, NULL);
+	ck_assert_uint_eq(sse_hub_lag(h, ss[0]), 0); /* not a subscriber */
+	ck_assert_int_eq(sse_hub_unsubscribe_reason(h, ss[0], SSE_HUB_CLOSED), SSE_ERR_INVALID);
+	ck_assert_uint_eq(stats_of(h).unsubscribes, 0);
+	sse_hub_free(h);
+	free_subs(1);
+}
+END_TEST
+
+/* ---- the counters read from another thread (TSan: tests/run-all.sh tsan) */
+
+struct reader {
+	const struct sse_hub *h;
+	atomic_int stop, reads;
+	int backwards; /* counters that went down between two reads */
+	struct sse_hub_stats last;
+};
+
+static int went_back(const struct sse_hub_stats *a, const struct sse_hub_stats *b)
+{
+	int n = 0;
+
+	/* Counters only grow; gauges may do anything. */
+#define WENT_BACK(name, kind, help) n += strcmp(#kind, "counter") == 0 && b->name < a->name;
+	SSE_HUB_STATS(WENT_BACK)
+#undef WENT_BACK
+	return n;
+}
+
+static void *read_stats(void *arg)
+{
+	struct reader *r = arg;
+	struct sse_hub_stats prev = {.size = sizeof(prev)}, now = {.size = sizeof(now)};
+
+	for (;;) {
+		/* A read after seeing stop comes after all the hub's work. */
+		int stopping = atomic_load(&r->stop);
+
+		if (sse_hub_stats(r->h, &now) != 0)
+			r->backwards++;
+		r->backwards += went_back(&prev, &now);
+		prev = now;
+		atomic_fetch_add(&r->reads, 1);
+		if (stopping)
+			break;
+	}
+	r->last = prev;
+	return NULL;
+}
+
+START_TEST(test_hub_stats_from_another_thread)
+{
+	enum { ROUNDS = 2000, N = 8 };
+	struct sse_hub *h = new_hub(64, 1 << 16, NULL);
+	struct reader r = {.h = h};
+	struct sse_hub_stats st;
+	pthread_t t;
+
+	atomic_init(&r.stop, 0);
+	atomic_init(&r.reads, 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, read_stats, &r), 0);
+	while (atomic_load(&r.reads) == 0)
+		; /* it reads while we work */
+	for (int i = 0; i < N; i++)
+		new_sub(i, NULL);
+	for (int k = 0; k < ROUNDS; k++) {
+		int i = k % N;
+
+		if (k % 3 == 0)
+			ck_assert_int_eq(sse_hub_subscribe(h, ss[i], NULL, 0, NULL), 0);
+		publish(h, "x");
+		ck_assert_int_eq(sse_hub_flush(h), 0);
+		if (k % 3 == 2)
+			sse_hub_unsubscribe(h, ss[i - 2 >= 0 ? i - 2 : i + N - 2]);
+		ws[i].len = 0;
+	}
+	atomic_store(&r.stop, 1);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(r.backwards, 0);
+	ck_assert_int_gt(atomic_load(&r.reads), 0);
+	st = stats_of(h);
+	ck_assert_uint_eq(st.published_events, ROUNDS);
+	ck_assert_uint_eq(r.last.published_events, ROUNDS); /* read after the stop */
+	ck_assert_uint_eq(r.last.subscribes, st.subscribes);
+	ck_assert_uint_eq(st.subscribes, (ROUNDS + 2) / 3);
+	ck_assert_uint_eq(st.unsubscribes, (ROUNDS + 0) / 3);
+	ck_assert_uint_eq(st.subscribers, st.subscribes - st.unsubscribes);
+	ck_assert_int_eq(drops, 0);
+	sse_hub_free(h);
+	free_subs(N);
+}
+END_TEST
+
+/* ---- the subscriber array and the config */
+
+/* What the hub allocates per subscriber: its array entry (one pointer)
+ * and its scheduler entry; with room for 1024, nothing else. */
+START_TEST(test_hub_memory_per_subscriber)
+{
+	enum { N = 1024 };
+	static struct test_writer w[N];
+	static struct sse_stream *s[N];
+	struct test_alloc ta;
+	struct sse_hub *h;
+	long long before;
+
+	test_alloc_init(&ta, 0);
+	h = new_hub(16, 4096, &ta.hooks);
+	before = ta.live_bytes;
+	for (int i = 0; i < N; i++) {
+		test_writer_init(&w[i]);
+		s[i] = test_stream_new(&w[i], true, NULL);
+		ck_assert_int_eq(sse_hub_subscribe(h, s[i], NULL, 0, NULL), 0);
+	}
+	/* 8 B in the array, 16 B in the scheduler's heap (deadline, stream) */
+	ck_assert_int_le(ta.live_bytes - before, (long long)N * (sizeof(void *) + 16));
+	sse_hub_free(h);
+	for (int i = 0; i < N; i++) {
+		sse_stream_free(s[i]);
+		test_writer_fini(&w[i]);
+	}
+	ck_assert_int_eq(ta.live_blocks, 0);
+}
+END_TEST
+
+/* The jitter must be below the interval only when there are heartbeats. */
+START_TEST(test_hub_jitter_ignored_without_heartbeats)
+{
+	struct sse_hub_config cfg = {.size = sizeof(cfg),
+				     .ring = {.size = sizeof(cfg.ring), .max_events = 8,
+					      .max_bytes = 4096},
+				     .heartbeat_ms = 1000, .heartbeat_jitter_ms = 1000};
+	struct sse_hub *h = NULL;
+
+	ck_assert_int_eq(sse_hub_new(&h, &cfg, on_drop, NULL, NULL), SSE_ERR_INVALID);
+	cfg.heartbeat_ms = 0; /* the default interval, 15 s */
+	cfg.heartbeat_jitter_ms = SSE_HEARTBEAT_DEFAULT_MS;
+	ck_assert_int_eq(sse_hub_new(&h, &cfg, on_drop, NULL, NULL), SSE_ERR_INVALID);
+	cfg.heartbeat_jitter_ms = SSE_HEARTBEAT_DEFAULT_MS - 1;
+	ck_assert_int_eq(sse_hub_new(&h, &cfg, on_drop, NULL, NULL), 0);
+	sse_hub_free(h);
+	cfg.no_heartbeat = 1;
+	cfg.heartbeat_jitter_ms = UINT64_MAX;
+	ck_assert_int_eq(sse_hub_new(&h, &cfg, on_drop, NULL, NULL), 0);
+	/* and there are none */
+	drops = 0;
+	new_sub(0, NULL);
+	ck_assert_int_eq(sse_hub_subscribe(h, ss[0], NULL, 0, NULL), 0);
+	ck_assert_int_eq(sse_hub_tick(h, 10 * (uint64_t)SSE_HEARTBEAT_DEFAULT_MS, NULL), 0);
+	expect_output(&ws[0], ":\n");
+	sse_hub_free(h);
+	free_subs(1);
+}
+END_TEST
+
 static Suite *hub_suite(void)
 {
 	Suite *su = suite_create("hub");
@@ -585,6 +960,11 @@ static Suite *hub_suite(void)
 	tcase_add_test(tc, test_hub_drop_callback_may_free_streams);
 	tcase_add_test(tc, test_hub_unsubscribe_and_free);
 	tcase_add_test(tc, test_hub_nomem);
+	tcase_add_test(tc, test_hub_stats_count_what_happened);
+	tcase_add_test(tc, test_hub_stats_sizes);
+	tcase_add_test(tc, test_hub_stats_from_another_thread);
+	tcase_add_test(tc, test_hub_memory_per_subscriber);
+	tcase_add_test(tc, test_hub_jitter_ignored_without_heartbeats);
 	suite_add_tcase(su, tc);
 	return su;
 }

@@ -58,7 +58,8 @@ struct sse_hub_config {
 				    (sse_stream_set_max_lag()); 0: the ring's bounds. */
 	uint64_t stall_ms;     /**< 0: SSE_HUB_DEFAULT_STALL_MS; UINT64_MAX: never. */
 	uint64_t heartbeat_ms; /**< 0: SSE_HEARTBEAT_DEFAULT_MS. */
-	uint64_t heartbeat_jitter_ms; /**< Below the interval. */
+	uint64_t heartbeat_jitter_ms; /**< Below the interval; ignored
+					    with no_heartbeat. */
 	int no_heartbeat;      /**< 1: subscribers send no heartbeats. */
 	/** The batching window, in the caller's milliseconds: 0 (the
 	 * default) delivers at every sse_hub_flush(); W > 0 gathers what is
@@ -86,7 +87,8 @@ typedef void (*sse_hub_drop_fn)(struct sse_stream *s, int err, void *user);
  * @return 0, or
  * @retval SSE_ERR_INVALID out or cfg is NULL, cfg->size is unknown, a ring
  *         config error (as sse_replay_new()), heartbeat_jitter_ms not
- *         below the heartbeat interval, or on_drop is NULL.
+ *         below the heartbeat interval (unless no_heartbeat), or on_drop
+ *         is NULL.
  * @retval SSE_ERR_NOMEM   *out is untouched.
  * @since 0.1
  */
@@ -246,6 +248,138 @@ SSE_API int sse_hub_publish_frame(struct sse_hub *h, const char *frame, size_t l
  * @since 0.3
  */
 SSE_API int sse_hub_restart(struct sse_hub *h, const char *epoch, uint64_t next_number);
+
+/**
+ * Why the application detaches a subscriber with
+ * sse_hub_unsubscribe_reason(): the counter of sse_hub_stats() it is
+ * counted in.
+ * @since 0.3
+ */
+enum sse_hub_reason {
+	SSE_HUB_CLOSED = 0,  /**< Its connection closed or is being closed:
+				  @c unsubscribes (as sse_hub_unsubscribe()). */
+	SSE_HUB_LIFETIME = 1 /**< It reached the server's limit on a
+				  connection's age: @c drops_lifetime. */
+};
+
+/**
+ * @brief Detach a subscriber as sse_hub_unsubscribe() does (on_drop is
+ * not called), counting it under @p reason.
+ * @param h      The hub.
+ * @param s      The subscriber.
+ * @param reason An sse_hub_reason.
+ * @return 0, or SSE_ERR_INVALID: @p s is not a subscriber of @p h, or
+ *         @p reason is unknown (nothing is done).
+ * @since 0.3
+ */
+SSE_API int sse_hub_unsubscribe_reason(struct sse_hub *h, struct sse_stream *s, int reason);
+
+/**
+ * The hub's counters, as an X-macro: X(name, kind, help) for each field
+ * of struct sse_hub_stats, in order; kind is @c counter (only grows) or
+ * @c gauge. An application may expand it to render them all, e.g. as
+ * Prometheus text. Later versions add fields at the end only.
+ *
+ * - @c published_events, @c published_bytes: events sse_hub_publish()
+ *   and sse_hub_publish_frame() put in the ring, and their encoded bytes.
+ * - @c deliveries, @c delivery_bytes: events owed to subscribers from the
+ *   ring, one per subscriber and event: each publish counts once for
+ *   every subscriber following the ring at that moment, and a subscriber
+ *   that starts following it (subscribing, or leaving the history
+ *   provider for the ring) counts the events the ring holds after its
+ *   position. Each is written (or read) exactly once unless its
+ *   subscriber leaves first. Frames of the history provider are not in
+ *   them (@c history_frames).
+ * - @c writes: the times the hub handed a subscriber what it owed (in a
+ *   sse_hub_flush() pass, at sse_hub_writable(), when it subscribed or
+ *   reached the ring): a push subscriber's write, as many transport calls
+ *   as it takes until caught up or refused (usually one), or a pull
+ *   subscriber's wake. deliveries / writes is the events per write that
+ *   batching achieves.
+ * - @c subscribes: sse_hub_subscribe() calls that succeeded; by the
+ *   status of their resume: @c replay_found (from the ring),
+ *   @c replay_gap, @c replay_unknown (the reset event), @c replay_history
+ *   (handed to the history provider); live ones are the rest.
+ * - @c history_fetches: pages asked of the history provider;
+ *   @c history_frames: frames it gave subscribers; @c history_resets:
+ *   parked subscribers it answered gap or unknown (the reset event).
+ * - How subscribers left: @c unsubscribes (sse_hub_unsubscribe(),
+ *   sse_hub_unsubscribe_reason() with SSE_HUB_CLOSED, or sse_stream_free()
+ *   of a subscriber), and the drops by reason: @c drops_gap (missed
+ *   events: too slow for the ring or max_lag, or its place lost by
+ *   sse_hub_restart()), @c drops_stall (SSE_ERR_STALLED), @c drops_error
+ *   (its transport failed, or the history provider), @c drops_lifetime
+ *   (SSE_HUB_LIFETIME). subscribes = subscribers + unsubscribes + the
+ *   four drops.
+ * - Gauges: @c subscribers attached, of which @c parked wait on the
+ *   history provider.
+ */
+#define SSE_HUB_STATS(X)                                                                  \
+	X(published_events, counter, "Events published into the ring")                   \
+	X(published_bytes, counter, "Encoded bytes of the events published")             \
+	X(deliveries, counter, "Events owed to subscribers from the ring, per subscriber") \
+	X(delivery_bytes, counter, "Bytes of those deliveries")                          \
+	X(writes, counter, "Times a subscriber was handed what it owed (write or wake)") \
+	X(subscribes, counter, "Subscriptions accepted")                                 \
+	X(replay_found, counter, "Resumes served from the ring")                         \
+	X(replay_gap, counter, "Resumes from an id the ring no longer holds")            \
+	X(replay_unknown, counter, "Resumes from an id the ring does not know")          \
+	X(replay_history, counter, "Resumes handed to the history provider")             \
+	X(history_fetches, counter, "Pages asked of the history provider")               \
+	X(history_frames, counter, "Frames the history provider gave subscribers")       \
+	X(history_resets, counter, "Resumes the history provider answered gap or unknown") \
+	X(unsubscribes, counter, "Subscribers the application detached or freed")        \
+	X(drops_gap, counter, "Subscribers dropped for missing events (too slow)")       \
+	X(drops_stall, counter, "Subscribers dropped for a stalled transport")           \
+	X(drops_error, counter, "Subscribers dropped for a transport or history error")  \
+	X(drops_lifetime, counter, "Subscribers retired at the end of their lifetime")   \
+	X(subscribers, gauge, "Subscribers attached")                                    \
+	X(parked, gauge, "Subscribers waiting on the history provider")
+
+/**
+ * A hub's counters (sse_hub_stats()); its fields are those of
+ * SSE_HUB_STATS(), each a uint64_t. Set @c size to
+ * sizeof(struct sse_hub_stats).
+ * @since 0.3
+ */
+struct sse_hub_stats {
+	size_t size; /**< sizeof(struct sse_hub_stats) */
+#define SSE_HUB_STATS_FIELD(name, kind, help) uint64_t name;
+	SSE_HUB_STATS(SSE_HUB_STATS_FIELD)
+#undef SSE_HUB_STATS_FIELD
+};
+
+/**
+ * @brief Read the hub's counters, from any thread, without a lock and
+ * without slowing the hub's thread down. Each field is a value it had
+ * (a counter read later is never smaller), but they are not read at one
+ * instant: the set is not a snapshot (@c subscribes and @c subscribers
+ * may disagree about a subscriber being added). The hub must exist
+ * until the call returns: stop readers on other threads before
+ * sse_hub_free().
+ * @param h   The hub.
+ * @param out Receives the fields that fit in out->size (set it to
+ *            sizeof(struct sse_hub_stats)); bytes past them are untouched,
+ *            so a program built with an older header gets the fields it
+ *            knows.
+ * @return 0, or SSE_ERR_INVALID: @p h or @p out is NULL, or out->size is
+ *         smaller than a size_t.
+ * @since 0.3
+ */
+SSE_API int sse_hub_stats(const struct sse_hub *h, struct sse_hub_stats *out);
+
+/**
+ * @brief How many events a subscriber is behind, in O(1): those published
+ * into the ring that it has not taken in full (the ring's next sequence
+ * number minus its cursor); for one parked on the history provider, the
+ * events from its position in the log up to the ring's live end. Its
+ * bytes owed are sse_stream_pending(). The hub's thread only.
+ * @param h The hub.
+ * @param s A subscriber of @p h.
+ * @return The events, or 0 when @p s is not a subscriber of @p h.
+ * @since 0.3
+ */
+SSE_API uint64_t sse_hub_lag(const struct sse_hub *h, const struct sse_stream *s);
 /** @} */
 
 #ifdef __cplusplus

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,8 +69,10 @@ static void list_unlink(struct conn_list *l, struct conn *c)
 	l->len--;
 }
 
-static struct conn_list *list_for(struct relay *r, enum conn_state state)
+static struct conn_list *list_for(struct conn *c, enum conn_state state)
 {
+	struct relay *r = c->relay;
+
 	switch (state) {
 	case CONN_READING_HEAD:
 	case CONN_READING_BODY:
@@ -78,7 +81,9 @@ static struct conn_list *list_for(struct relay *r, enum conn_state state)
 	case CONN_LINGERING:
 		return &r->lingering;
 	case CONN_STREAMING:
-		return &r->subscribers;
+		return &r->subscribers[c->slot];
+	case CONN_DRAINING:
+		return &r->draining;
 	case CONN_CLOSED:
 		break;
 	}
@@ -89,10 +94,10 @@ static struct conn_list *list_for(struct relay *r, enum conn_state state)
  * list, and so its deadline, from head to body to response. */
 static void conn_enter(struct conn *c, enum conn_state state)
 {
-	struct conn_list *from = list_for(c->relay, c->state);
-	struct conn_list *to = list_for(c->relay, state);
+	struct conn_list *from = list_for(c, c->state);
+	struct conn_list *to = list_for(c, state);
 
-	c->state = state;
+	c->state = (uint8_t)state;
 	if (from != to) {
 		list_unlink(from, c);
 		list_append(to, c);
@@ -101,9 +106,28 @@ static void conn_enter(struct conn *c, enum conn_state state)
 
 /* ---- opening and closing */
 
+size_t conn_subscriber_count(const struct relay *r)
+{
+	size_t n = r->draining.len;
+
+	for (size_t i = 0; i < RELAY_LIFETIME_SLOTS; i++)
+		n += r->subscribers[i].len;
+	return n;
+}
+
 size_t conn_count(const struct relay *r)
 {
-	return r->requests.len + r->lingering.len + r->subscribers.len;
+	return r->requests.len + r->lingering.len + conn_subscriber_count(r);
+}
+
+/* xorshift64: jitter needs spread, not quality. A number below `below`
+ * (> 0). */
+uint64_t relay_random(struct relay *r, uint64_t below)
+{
+	r->rng ^= r->rng << 13;
+	r->rng ^= r->rng >> 7;
+	r->rng ^= r->rng << 17;
+	return r->rng % below;
 }
 
 /* A request part with a small head buffer; the rest of it zeroed. */
@@ -118,12 +142,58 @@ static struct conn_request *new_request(void)
 	return rq;
 }
 
+/* ---- the body budget
+ *
+ * Bodies are bounded one by one (SERVER_BODY_MAX) and all together: a
+ * request takes what its Content-Length announces from the relay's budget
+ * (--body-memory) before it reads a byte of body, and gives it back with
+ * its buffer. One that cannot get it waits, not reading (its client
+ * blocks on a full window), until budget comes back or its request
+ * deadline passes. Taking the whole length at once means two large
+ * bodies never each hold half of what both need. */
+
+static bool budget_take(struct conn *c)
+{
+	struct relay *r = c->relay;
+	struct conn_request *rq = c->u.req;
+
+	if (rq->budgeted || rq->body_want == 0)
+		return true;
+	if (rq->body_want > r->body_budget)
+		return false;
+	r->body_budget -= rq->body_want;
+	rq->budgeted = true;
+	return true;
+}
+
+/* The body buffer goes, and its budget with it. */
+static void body_release(struct conn *c)
+{
+	struct relay *r = c->relay;
+	struct conn_request *rq = c->u.req;
+
+	free(rq->body);
+	rq->body = NULL;
+	rq->body_len = rq->body_cap = 0;
+	if (rq->budgeted) {
+		r->body_budget += rq->body_want;
+		rq->budgeted = false;
+		r->budget_freed = r->waiting > 0;
+	}
+	if (c->flags & CONN_F_WAITING) {
+		c->flags &= (uint8_t)~CONN_F_WAITING;
+		r->waiting--;
+	}
+}
+
 /* The request and its buffers: not needed once it has been answered. */
 static void free_request(struct conn *c)
 {
 	if (c->u.req == NULL)
 		return;
-	free(c->u.req->body);
+	if (c->u.req->pending != NULL)
+		cluster_forget(c); /* a publish waiting for Redis gets no answer */
+	body_release(c);
 	free(c->u.req);
 	c->u.req = NULL;
 }
@@ -131,7 +201,7 @@ static void free_request(struct conn *c)
 /* Whatever the connection's state holds: its request, or its stream. */
 static void free_state_part(struct conn *c)
 {
-	if (c->state == CONN_STREAMING) {
+	if (c->state == CONN_STREAMING || c->state == CONN_DRAINING) {
 		sse_stream_free(c->u.stream); /* also leaves the hub and its scheduler */
 		c->u.stream = NULL;
 	} else {
@@ -144,6 +214,7 @@ void conn_close(struct conn *c)
 	if (c->state == CONN_CLOSED)
 		return;
 	free_state_part(c);
+	peers_release(c);
 	close(c->fd); /* also leaves the epoll set: the descriptor is never duplicated */
 	c->fd = -1;
 	conn_enter(c, CONN_CLOSED);
@@ -173,7 +244,9 @@ static void conn_open(struct relay *r, int fd)
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
 	struct conn *c;
 
-	if (conn_count(r) >= RELAY_MAX_CONNS) {
+	/* Past the cap, a few more are let in to be told to come back
+	 * later (relay-routes.c); past those, there is no room to answer. */
+	if (conn_count(r) >= r->lim.max_conns + RELAY_FD_OVERHEAD / 2) {
 		close(fd);
 		return;
 	}
@@ -442,18 +515,23 @@ static bool write_continue(struct conn *c)
 	return false;
 }
 
-void conn_read_body(struct conn *c, size_t len, bool send_continue, conn_body_fn done)
+/* The body can be read once it has budget: the bytes that came with
+ * the head first, then the socket's. Bytes past the body in the head
+ * buffer are the next request (keep-alive), read after the answer. */
+static void body_start(struct conn *c)
 {
-	/* Bytes that came with the head; any past the body are a pipelined
-	 * request, which we drop: every answer here closes the connection. */
 	struct conn_request *rq = c->u.req;
+	size_t len = rq->body_want;
 	size_t have = rq->head_len - rq->head_end;
 
+	if (!budget_take(c)) {
+		c->flags |= CONN_F_WAITING;
+		c->relay->waiting++;
+		return; /* "100 Continue" too waits for the budget */
+	}
 	if (have > len)
 		have = len;
-	rq->body_want = len;
-	rq->on_body = done;
-	conn_enter(c, CONN_READING_BODY);
+	rq->consumed = rq->head_end + have;
 	if (have > 0) {
 		if (!body_reserve(rq, have)) {
 			conn_close(c);
@@ -462,9 +540,40 @@ void conn_read_body(struct conn *c, size_t len, bool send_continue, conn_body_fn
 		memcpy(rq->body, rq->head + rq->head_end, have);
 		rq->body_len = have;
 	}
-	if (have < len && send_continue && !write_continue(c))
+	if (have < len && rq->expect_continue && !write_continue(c))
 		return;
 	read_body(c); /* the rest may be waiting already, and raise no edge */
+}
+
+void conn_read_body(struct conn *c, size_t len, bool send_continue, conn_body_fn done)
+{
+	struct conn_request *rq = c->u.req;
+
+	rq->body_want = len;
+	rq->on_body = done;
+	rq->expect_continue = send_continue;
+	conn_enter(c, CONN_READING_BODY);
+	body_start(c);
+}
+
+/* Budget came back: requests that wait for it and fit start reading,
+ * oldest first (the list is in arrival order). Once per loop turn, not
+ * from where budget is given back, which may be deep in a request. */
+void conn_grant_bodies(struct relay *r)
+{
+	struct conn *c, *next;
+
+	if (!r->budget_freed)
+		return;
+	r->budget_freed = false;
+	for (c = r->requests.head; c != NULL && r->waiting > 0; c = next) {
+		next = c->next;
+		if (!(c->flags & CONN_F_WAITING) || c->u.req->body_want > r->body_budget)
+			continue;
+		c->flags &= (uint8_t)~CONN_F_WAITING;
+		r->waiting--;
+		body_start(c);
+	}
 }
 
 /* ---- responding */
@@ -480,6 +589,31 @@ static void conn_linger(struct conn *c)
 	c->deadline = c->relay->now + RELAY_LINGER_MS;
 	conn_enter(c, CONN_LINGERING);
 	discard_input(c);
+}
+
+/* Keep-alive: the answer is out, and the connection reads its next
+ * request, with a fresh deadline (so at the tail of the list, which stays
+ * sorted). What the client sent after the body is that request's start;
+ * a pipelined one is answered at once. */
+static void next_request(struct conn *c)
+{
+	struct relay *r = c->relay;
+	struct conn_request *rq = c->u.req;
+	size_t rest = rq->head_len - rq->consumed;
+	size_t cap = rq->head_cap;
+
+	body_release(c);
+	memmove(rq->head, rq->head + rq->consumed, rest);
+	memset(rq, 0, offsetof(struct conn_request, head));
+	rq->head_cap = cap;
+	rq->head_len = rest;
+	list_unlink(&r->requests, c);
+	c->state = CONN_READING_HEAD;
+	c->deadline = r->now + RELAY_REQUEST_TIMEOUT_MS;
+	list_append(&r->requests, c);
+	if (rest > 0 && head_received(c))
+		return;
+	read_head(c); /* we stopped reading at the body's end: no edge will tell */
 }
 
 /* What is left to write: the rest of the head, then of the body. */
@@ -515,12 +649,16 @@ static void write_reply(struct conn *c)
 		}
 		rq->reply_sent += taken;
 	}
-	conn_linger(c);
+	if (rq->keep_alive)
+		next_request(c);
+	else
+		conn_linger(c);
 }
 
 /* A complete response; the body must stay valid until it is written
- * (static, or the request's text). Every answer closes the connection:
- * keep-alive would need a second state machine turn for little gain here. */
+ * (static, or the request's text). An answer closes the connection
+ * unless the route kept it alive (a publish whose body was read, from a
+ * client that did not ask to close): publishers then reuse theirs. */
 void conn_reply(struct conn *c, int status, const char *extra_headers, const char *content_type,
 		const char *body, size_t len)
 {
@@ -531,10 +669,11 @@ void conn_reply(struct conn *c, int status, const char *extra_headers, const cha
 			 "Content-Length: %zu\r\n"
 			 "%s"
 			 "X-Content-Type-Options: nosniff\r\n"
-			 "Connection: close\r\n"
+			 "%s"
 			 "\r\n",
 			 status, server_reason(status), content_type, len,
-			 extra_headers != NULL ? extra_headers : "");
+			 extra_headers != NULL ? extra_headers : "",
+			 rq->keep_alive ? "" : "Connection: close\r\n");
 
 	if (n < 0 || (size_t)n >= sizeof(rq->reply_head)) {
 		conn_close(c); /* our own headers outgrew the buffer: a bug, not the client's */
@@ -570,35 +709,234 @@ void conn_reply_status(struct conn *c, int status, const char *extra_headers)
 	conn_reply(c, status, extra_headers, "text/plain; charset=utf-8", buf, (size_t)n);
 }
 
+/* Refused for want of room (relay-routes.c): a complete 200 event stream
+ * that says only "retry: N", N drawn in a window so that those refused
+ * together do not come back together, then close. EventSource takes it
+ * as a stream that ended and reconnects after N; any other status would
+ * make a browser give up for good, and a reset looks like a failure. */
+void conn_retry_later(struct conn *c)
+{
+	struct conn_request *rq = c->u.req;
+	long ms = RELAY_SHED_RETRY_MIN_MS +
+		  (long)relay_random(c->relay, RELAY_SHED_RETRY_MAX_MS - RELAY_SHED_RETRY_MIN_MS + 1);
+	size_t n = 0;
+
+	rq->keep_alive = false;
+	if (sse_http_retry_later(NULL, ms, rq->reply_head, sizeof(rq->reply_head), &n) != 0) {
+		conn_close(c); /* not reached: the answer fits */
+		return;
+	}
+	rq->reply_head_len = n;
+	rq->reply_body = NULL;
+	rq->reply_body_len = 0;
+	rq->reply_sent = 0;
+	conn_enter(c, CONN_RESPONDING);
+	write_reply(c);
+}
+
 /* ---- subscribers */
+
+/* The byte at pos of what iov holds. */
+static char byte_at(const struct sse_iovec *iov, size_t pos)
+{
+	while (pos >= iov->len) {
+		pos -= iov->len;
+		iov++;
+	}
+	return ((const char *)iov->base)[pos];
+}
+
+/* Remember how the bytes written so far end: after "\n\n" the stream is
+ * on an event boundary. Frames are whole lines and only a frame ends
+ * with an empty line; the response head ends with "\r\n\r\n", not that. */
+static void note_tail(struct conn *c, const struct sse_iovec *iov, size_t taken)
+{
+	bool nl1 = byte_at(iov, taken - 1) == '\n';
+	bool nl2 = nl1 && (taken >= 2 ? byte_at(iov, taken - 2) == '\n' : (c->flags & CONN_F_NL1) != 0);
+
+	c->flags &= (uint8_t)~(CONN_F_NL1 | CONN_F_NL2);
+	c->flags |= (uint8_t)((nl1 ? CONN_F_NL1 : 0) | (nl2 ? CONN_F_NL2 : 0));
+}
+
+/* The pieces of iov up to and with the end of the first frame ending in
+ * them (all of them if none does) into cut; nl: a line feed came last. */
+static size_t cut_at_frame_end(const struct sse_iovec *iov, size_t n, bool nl,
+			       struct sse_iovec *cut)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *p = iov[i].base;
+		size_t len = iov[i].len, j = 0;
+
+		cut[i] = iov[i];
+		while (j < len) {
+			const char *lf;
+
+			if (nl && p[j] == '\n') {
+				cut[i].len = j + 1;
+				return i + 1;
+			}
+			lf = memchr(p + j, '\n', len - j);
+			nl = lf != NULL;
+			j = lf != NULL ? (size_t)(lf - p) + 1 : len;
+		}
+	}
+	return n;
+}
+
+/* A subscriber's transport: the socket, through sse_socket_writev(),
+ * noting where the bytes written end. A subscriber draining at the end of
+ * its lifetime writes up to the end of the frame it is in, and nothing
+ * after it (events keep coming: it resumes them on its next connection).
+ * At shutdown none come any more: it writes all it owes. */
+static int conn_writev(const struct sse_iovec *iov, size_t n, size_t *taken, void *ctx)
+{
+	struct conn *c = ctx;
+	struct sse_iovec cut[SSE_IOV_MAX];
+	int rc;
+
+	if (c->state == CONN_DRAINING && !(c->flags & CONN_F_LEFT_HUB) && !c->relay->stopping) {
+		if (c->flags & CONN_F_NL2)
+			return SSE_ERR_WOULDBLOCK; /* on the boundary: conn_drain_boundaries() */
+		n = cut_at_frame_end(iov, n < SSE_IOV_MAX ? n : SSE_IOV_MAX,
+				     (c->flags & CONN_F_NL1) != 0, cut);
+		iov = cut;
+	}
+	rc = sse_socket_writev(iov, n, taken, &c->fd);
+	if (rc == 0 && *taken > 0)
+		note_tail(c, iov, *taken);
+	return rc;
+}
+
+struct sse_transport conn_transport(struct conn *c)
+{
+	return (struct sse_transport){.size = sizeof(struct sse_transport),
+				      .writev = conn_writev, .ctx = c};
+}
+
+/* A dropped subscriber's socket may hold a full send buffer the client
+ * will never read: an abortive close (a reset) frees it at once, where a
+ * plain close() would keep it, retransmitted, for minutes. */
+static void close_abortively(struct conn *c)
+{
+	const struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	conn_close(c);
+}
 
 /* A subscriber that fell behind (its client stopped reading) is closed
  * and says so: it reconnects with Last-Event-ID and catches up from the
- * ring, or gets the reset event. One who left is closed quietly. */
+ * ring, or gets the reset event. One who left is closed quietly. Either
+ * way what its socket still holds is dropped. */
 static void close_subscriber(struct conn *c, int err)
 {
 	if (err == SSE_ERR_GAP || err == SSE_ERR_STALLED)
 		fprintf(stderr, "sse-relay: dropped a slow subscriber: %s\n", sse_strerror(err));
-	conn_close(c);
+	close_abortively(c);
 }
 
-/* The socket has room again, or the relay is stopping: write what the
- * stream owes. A failure has dropped it from the hub already, which
- * called conn_subscriber_dropped(). */
+/* The reconnection delay told at shutdown: drawn in [W/10, W], so that
+ * the clients of a relay that stops come back spread over the window. */
+static long shutdown_retry(struct relay *r)
+{
+	uint64_t w = r->lim.shutdown_window_ms;
+
+	return (long)(w / 10 + relay_random(r, w - w / 10 + 1));
+}
+
+/* A draining subscriber on an event boundary leaves the hub (nothing is
+ * cut: it is between frames), is told its retry at shutdown, writes what
+ * it still owes of its own (whole frames) and closes. At shutdown it
+ * first gets every event published before (a batch not yet delivered
+ * too): the boundary that counts is the last one. */
+static void drain_step(struct conn *c)
+{
+	struct relay *r = c->relay;
+	struct sse_stream *s = c->u.stream;
+	int rc = 0;
+
+	if (c->state != CONN_DRAINING || (c->flags & CONN_F_LEFT_HUB))
+		return;
+	if (r->stopping && sse_stream_pending(s) > 0)
+		(void)sse_hub_writable(r->hub, s); /* may drop it: then it is closed */
+	if (c->state != CONN_DRAINING || !(c->flags & CONN_F_NL2) ||
+	    (r->stopping && sse_stream_pending(s) > 0))
+		return;
+	sse_hub_unsubscribe(c->relay->hub, s);
+	c->flags |= CONN_F_LEFT_HUB;
+	if (c->flags & CONN_F_RETRY)
+		rc = sse_stream_set_retry(s, shutdown_retry(c->relay));
+	if (rc == 0)
+		rc = sse_stream_flush(s);
+	if (rc != SSE_ERR_WOULDBLOCK)
+		conn_close(c); /* all written (FIN after the last frame), or failed */
+}
+
+/* Close on the next event boundary: at once if the stream is on one,
+ * else once the frame it is in is written (conn_writev() stops there);
+ * after RELAY_DRAIN_MS, cut (the client drops a frame cut short and
+ * resumes from the one before). */
+static void begin_drain(struct conn *c, bool retry)
+{
+	c->deadline = c->relay->now + RELAY_DRAIN_MS;
+	if (retry)
+		c->flags |= CONN_F_RETRY;
+	conn_enter(c, CONN_DRAINING);
+	drain_step(c);
+}
+
+/* Those that reached a boundary in this turn's fan-out. */
+void conn_drain_boundaries(struct relay *r)
+{
+	struct conn *c, *next;
+
+	for (c = r->draining.head; c != NULL; c = next) {
+		next = c->next;
+		drain_step(c);
+	}
+}
+
+/* The socket has room again: write what the stream owes. A failure has
+ * dropped it from the hub already, which called conn_subscriber_dropped(). */
 static void flush_subscriber(struct conn *c)
 {
-	int rc = sse_hub_writable(c->relay->hub, c->u.stream);
+	if (c->flags & CONN_F_LEFT_HUB) {
+		if (sse_stream_flush(c->u.stream) != SSE_ERR_WOULDBLOCK)
+			conn_close(c); /* drained, or failed */
+		return;
+	}
+	(void)sse_hub_writable(c->relay->hub, c->u.stream);
+	drain_step(c); /* a no-op unless it is draining and reached a boundary */
+}
 
-	if (rc == 0 && c->relay->stopping)
-		conn_close(c); /* drained, and nothing more will come */
+/* Its lifetime's end, with a tenth of jitter either way: one of
+ * RELAY_LIFETIME_SLOTS steps, whose list it joins. */
+static void set_lifetime(struct conn *c)
+{
+	struct relay *r = c->relay;
+	uint64_t life = r->lim.max_lifetime_ms, jitter = life / 10;
+
+	c->slot = 0;
+	c->deadline = UINT64_MAX;
+	if (life == 0)
+		return;
+	c->slot = (uint8_t)relay_random(r, RELAY_LIFETIME_SLOTS);
+	c->deadline = r->now + life - jitter + 2 * jitter * c->slot / (RELAY_LIFETIME_SLOTS - 1);
 }
 
 /* The stream has written the response head and its opening bytes. The
- * request goes: a subscriber is only its stream from now on. */
+ * request goes: a subscriber is only its stream from now on. Its send
+ * buffer is bounded (--sndbuf): what a slow reader is owed waits in the
+ * ring, shared, rather than in a kernel buffer of its own. */
 void conn_subscribe(struct conn *c, struct sse_stream *s)
 {
+	int sndbuf = c->relay->lim.sndbuf;
+
 	free_request(c);
 	c->u.stream = s;
+	if (sndbuf > 0)
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	set_lifetime(c);
 	conn_enter(c, CONN_STREAMING);
 	discard_input(c); /* an end of input that came with the request raises no new edge */
 }
@@ -621,6 +959,8 @@ void conn_subscriber_dropped(struct sse_stream *s, int err, void *user)
 
 void conn_on_event(struct conn *c, uint32_t events)
 {
+	bool subscriber = c->state == CONN_STREAMING || c->state == CONN_DRAINING;
+
 	if (c->state == CONN_CLOSED)
 		return; /* closed earlier in this loop turn */
 	if (events & EPOLLERR) {
@@ -630,17 +970,17 @@ void conn_on_event(struct conn *c, uint32_t events)
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
 		if (c->state == CONN_READING_HEAD)
 			read_head(c);
-		else if (c->state == CONN_READING_BODY)
+		else if (c->state == CONN_READING_BODY && !(c->flags & CONN_F_WAITING))
 			read_body(c);
-		else if (c->state == CONN_LINGERING || c->state == CONN_STREAMING)
+		else if (c->state == CONN_LINGERING || subscriber)
 			discard_input(c);
-		/* RESPONDING: input waits for the linger, which reads it. */
+		/* RESPONDING, or waiting for budget: input waits. */
 	}
 	if (!(events & EPOLLOUT))
 		return;
 	if (c->state == CONN_RESPONDING)
 		write_reply(c);
-	else if (c->state == CONN_STREAMING)
+	else if (c->state == CONN_STREAMING || c->state == CONN_DRAINING)
 		flush_subscriber(c);
 }
 
@@ -650,22 +990,34 @@ static void expire_list(struct conn_list *l, uint64_t now)
 		conn_close(l->head);
 }
 
-/* A request not complete in time (a slow or silent client) and a client
- * that does not close after our answer are closed. */
+/* A request not complete in time (a slow or silent client), a client
+ * that does not close after our answer, and a drain that found no
+ * boundary in time are closed; subscribers at the end of their lifetime
+ * begin to drain. */
 void conn_expire(struct relay *r)
 {
 	expire_list(&r->requests, r->now);
 	expire_list(&r->lingering, r->now);
+	expire_list(&r->draining, r->now);
+	for (size_t i = 0; i < RELAY_LIFETIME_SLOTS; i++) {
+		struct conn_list *l = &r->subscribers[i];
+
+		while (l->head != NULL && l->head->deadline <= r->now)
+			begin_drain(l->head, false);
+	}
 }
 
 uint64_t conn_next_deadline(const struct relay *r)
 {
+	const struct conn_list *lists[] = {&r->requests, &r->lingering, &r->draining};
 	uint64_t next = UINT64_MAX;
 
-	if (r->requests.head != NULL)
-		next = r->requests.head->deadline;
-	if (r->lingering.head != NULL && r->lingering.head->deadline < next)
-		next = r->lingering.head->deadline;
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		if (lists[i]->head != NULL && lists[i]->head->deadline < next)
+			next = lists[i]->head->deadline;
+	for (size_t i = 0; i < RELAY_LIFETIME_SLOTS; i++)
+		if (r->subscribers[i].head != NULL && r->subscribers[i].head->deadline < next)
+			next = r->subscribers[i].head->deadline;
 	return next;
 }
 
@@ -676,23 +1028,140 @@ static void close_list(struct conn_list *l)
 }
 
 /* Shutdown: requests in flight are dropped (their clients retry), and
- * answered ones finish their linger. Subscribers get what can still be
- * written: the library queues whole frames, but the kernel may have
- * taken part of one, and the client would discard a frame cut short. */
+ * answered ones finish their linger. Subscribers drain: each finishes the
+ * frame it is in (the client would discard a frame cut short), is told a
+ * jittered retry (--shutdown-retry-window) and closes. */
 void conn_stop_all(struct relay *r)
 {
-	struct conn *c, *next;
+	bool retry = r->lim.shutdown_window_ms > 0;
 
 	close_list(&r->requests);
-	for (c = r->subscribers.head; c != NULL; c = next) {
-		next = c->next;
-		flush_subscriber(c); /* closes those that are drained */
-	}
+	for (struct conn *c = r->draining.head; c != NULL && retry; c = c->next)
+		c->flags |= CONN_F_RETRY; /* drained by their lifetime: not out yet */
+	for (size_t i = 0; i < RELAY_LIFETIME_SLOTS; i++)
+		while (r->subscribers[i].head != NULL)
+			begin_drain(r->subscribers[i].head, retry);
 }
 
 void conn_close_all(struct relay *r)
 {
 	close_list(&r->requests);
 	close_list(&r->lingering);
-	close_list(&r->subscribers);
+	close_list(&r->draining);
+	for (size_t i = 0; i < RELAY_LIFETIME_SLOTS; i++)
+		close_list(&r->subscribers[i]);
+}
+
+/* ---- streams per client address (--max-per-addr) */
+
+#define PEER_BUCKETS 4096u
+
+struct relay_peer {
+	struct relay_peer *next; /* in its hash bucket */
+	uint32_t streams;
+	uint8_t len;
+	unsigned char key[8];
+};
+
+int peers_init(struct relay *r)
+{
+	if (r->lim.max_per_addr == 0)
+		return 0;
+	r->peer_seed = r->rng | 1;
+	r->peers = calloc(PEER_BUCKETS, sizeof(*r->peers));
+	return r->peers != NULL ? 0 : -1;
+}
+
+void peers_free(struct relay *r)
+{
+	for (size_t i = 0; r->peers != NULL && i < PEER_BUCKETS; i++)
+		while (r->peers[i] != NULL) {
+			struct relay_peer *p = r->peers[i];
+
+			r->peers[i] = p->next;
+			free(p);
+		}
+	free(r->peers);
+	r->peers = NULL;
+}
+
+/* The address as counted: an IPv4 address; of an IPv6 one its /64, what
+ * one host is usually given; an IPv4-mapped one as IPv4. 0: unknown. */
+static size_t peer_key(int fd, unsigned char key[8])
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	const unsigned char *a;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET) {
+		memcpy(key, &((const struct sockaddr_in *)&ss)->sin_addr, 4);
+		return 4;
+	}
+	if (ss.ss_family != AF_INET6)
+		return 0;
+	a = ((const struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
+	if (IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)&ss)->sin6_addr)) {
+		memcpy(key, a + 12, 4);
+		return 4;
+	}
+	memcpy(key, a, 8);
+	return 8;
+}
+
+/* FNV-1a from a seed of this run, so that no client can aim at a bucket. */
+static struct relay_peer **peer_bucket(const struct relay *r, const unsigned char *key,
+				       size_t len)
+{
+	uint64_t h = r->peer_seed;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ key[i]) * 0x100000001b3ull;
+	return &r->peers[(h ^ (h >> 29)) % PEER_BUCKETS];
+}
+
+/* May this connection become one more stream of its address? If so it
+ * is counted until it closes. */
+bool peers_admit(struct conn *c)
+{
+	struct relay *r = c->relay;
+	unsigned char key[8];
+	size_t len;
+	struct relay_peer **b, *p;
+
+	if (r->peers == NULL || (len = peer_key(c->fd, key)) == 0)
+		return true;
+	b = peer_bucket(r, key, len);
+	for (p = *b; p != NULL && (p->len != len || memcmp(p->key, key, len) != 0); p = p->next)
+		;
+	if (p != NULL && p->streams >= r->lim.max_per_addr)
+		return false;
+	if (p == NULL) {
+		p = calloc(1, sizeof(*p));
+		if (p == NULL)
+			return false;
+		memcpy(p->key, key, len);
+		p->len = (uint8_t)len;
+		p->next = *b;
+		*b = p;
+	}
+	p->streams++;
+	c->peer = p;
+	return true;
+}
+
+void peers_release(struct conn *c)
+{
+	struct relay_peer *p = c->peer, **b;
+
+	if (p == NULL)
+		return;
+	c->peer = NULL;
+	if (--p->streams > 0)
+		return;
+	for (b = peer_bucket(c->relay, p->key, p->len); *b != p; b = &(*b)->next)
+		;
+	*b = p->next;
+	free(p);
 }

@@ -119,6 +119,38 @@ bool http_host_ok(const struct sse_http_request *req)
 	return hosts == 1 || (hosts == 0 && req->minor_version == 0);
 }
 
+/* Does the client let the connection carry its next request? HTTP/1.1
+ * does unless a Connection field lists "close" (RFC 9112 9.3); HTTP/1.0
+ * connections close (its keep-alive extension is not worth it here). */
+bool http_keep_alive(const struct sse_http_request *req)
+{
+	if (req->minor_version < 1)
+		return false;
+	for (size_t i = 0; i < req->header_count; i++) {
+		const struct sse_http_header *h = &req->headers[i];
+		size_t j = 0;
+
+		if (!name_is(h, "Connection"))
+			continue;
+		while (j < h->value_len) { /* a list of tokens: "close", "TE, close" */
+			size_t k = j;
+
+			while (k < h->value_len && h->value[k] != ',')
+				k++;
+			while (j < k && (h->value[j] == ' ' || h->value[j] == '\t'))
+				j++;
+			while (k > j && (h->value[k - 1] == ' ' || h->value[k - 1] == '\t'))
+				k--;
+			if (k - j == 5 && strncasecmp(h->value + j, "close", 5) == 0)
+				return false;
+			while (j < h->value_len && h->value[j] != ',')
+				j++;
+			j++;
+		}
+	}
+	return true;
+}
+
 /* curl and others ask before sending a large body; without an answer
  * they wait a second, then send it anyway. */
 bool http_expects_continue(const struct sse_http_request *req)

@@ -5,6 +5,7 @@
  *   GET  /events             a subscriber: the events after its
  *                            Last-Event-ID (or the reset event), then live
  *   POST /publish[?event=T]  the body is one event's data: 202 and its id
+ *   GET  /ready              200, or 503 while a --redis node is not in step
  *
  * This is where the relay uses libsse: one hub, whose replay ring holds
  * every published event, encoded once; each subscriber is a stream that
@@ -32,14 +33,23 @@ static void serve_page(struct conn *c, const struct sse_http_request *req, const
 
 /* ---- GET /events */
 
-/* A stream on the connection's socket: the socket transport's context is
- * the descriptor, the stream's user pointer the connection (see
- * conn_of_stream()). Its writev sends everything owed (our own bytes and
- * the ring's frames) in one call. The hub sets its heartbeat, stall time
- * and lag bound when it subscribes it. */
+/* Connections kept for requests other than /events: RELAY_PUBLISH_RESERVE,
+ * or a quarter of a small --max-conns. */
+static size_t publish_reserve(const struct relay *r)
+{
+	size_t q = r->lim.max_conns / 4;
+
+	return q < RELAY_PUBLISH_RESERVE ? q : RELAY_PUBLISH_RESERVE;
+}
+
+/* A stream on the connection's socket (conn_transport(): a socket
+ * writev that notes event boundaries, to close on one); the stream's user
+ * pointer is the connection (see conn_of_stream()). Its writev sends
+ * everything owed (our own bytes and the ring's frames) in one call. The
+ * hub sets its heartbeat, stall time and lag bound when it subscribes it. */
 static int stream_open(struct conn *c, struct sse_stream **out)
 {
-	const struct sse_transport t = sse_socket_transport(&c->fd);
+	const struct sse_transport t = conn_transport(c);
 	struct sse_stream *s;
 	int rc = sse_stream_new(&s, &t, c, NULL);
 
@@ -91,6 +101,17 @@ static void serve_events(struct conn *c, const struct sse_http_request *req, con
 	}
 	if (rc == 0)
 		id_len = 0; /* a first connection: live events only */
+	/* --redis: a node that never followed the log yet has ids of its own. */
+	if (!cluster_joined(r)) {
+		conn_retry_later(c);
+		return;
+	}
+	/* Room for subscribers ends RELAY_PUBLISH_RESERVE short of
+	 * --max-conns, so publishers get in while subscribers fill it. */
+	if (conn_subscriber_count(r) >= r->lim.max_conns - publish_reserve(r) || !peers_admit(c)) {
+		conn_retry_later(c);
+		return;
+	}
 	if (stream_open(c, &s) < 0) {
 		conn_reply_status(c, 503, NULL);
 		return;
@@ -126,8 +147,13 @@ static void publish_body(struct conn *c, const char *body, size_t len)
 	char text[64];
 	const char *id;
 	size_t id_len = 0;
-	int rc = sse_hub_publish(r->hub, &ev, r->now, NULL);
+	int rc;
 
+	if (cluster_enabled(r)) {
+		cluster_publish(c, &ev); /* --redis: answered once Redis is */
+		return;
+	}
+	rc = sse_hub_publish(r->hub, &ev, r->now, NULL);
 	if (rc < 0) {
 		if (server_publish_status(rc) == 500)
 			fprintf(stderr, "sse-relay: publish: %s\n", sse_strerror(rc));
@@ -196,7 +222,29 @@ static void serve_publish(struct conn *c, const struct sse_http_request *req,
 		conn_reply_status(c, 400, NULL);
 		return;
 	}
+	/* From here on every answer comes after the whole body: the
+	 * connection can carry the publisher's next request. */
+	c->u.req->keep_alive = http_keep_alive(req);
 	conn_read_body(c, len, http_expects_continue(req), publish_body);
+}
+
+/* ---- GET /ready: for a load balancer's health check. A cluster node
+ * (--redis) is ready while it follows the Redis log; else 503 and why. */
+
+static void serve_ready(struct conn *c, const struct sse_http_request *req, const char *query,
+			size_t query_len)
+{
+	const char *why;
+	char text[64];
+	int n;
+
+	(void)req, (void)query, (void)query_len;
+	if (cluster_ready(c->relay, &why)) {
+		conn_reply_text(c, 200, "ready\n", 6);
+		return;
+	}
+	n = snprintf(text, sizeof(text), "%s\n", why);
+	conn_reply_text(c, 503, text, n < 0 ? 0 : (size_t)n < sizeof(text) ? (size_t)n : sizeof(text));
 }
 
 /* ---- routing */
@@ -213,6 +261,7 @@ static const struct route {
 	{"/", "GET", "Allow: GET\r\n", serve_page},
 	{"/events", "GET", "Allow: GET\r\n", serve_events},
 	{"/publish", "POST", "Allow: POST\r\n", serve_publish},
+	{"/ready", "GET", "Allow: GET\r\n", serve_ready},
 };
 
 void route_request(struct conn *c, const struct sse_http_request *req)
@@ -225,6 +274,14 @@ void route_request(struct conn *c, const struct sse_http_request *req)
 		return;
 	}
 	http_split_target(req, &path, &path_len, &query, &query_len);
+	/* Past --max-conns (a few are let in to hear it): come back later. */
+	if (conn_count(c->relay) > c->relay->lim.max_conns) {
+		if (http_span_is(path, path_len, "/events"))
+			conn_retry_later(c);
+		else
+			conn_reply_status(c, 503, "Retry-After: 5\r\n");
+		return;
+	}
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		const struct route *rt = &routes[i];
 

@@ -7,6 +7,7 @@
  *   relay-routes.c  what each endpoint does: the page, /events, /publish
  *   relay-http.c    the bits of HTTP that libsse leaves to the application
  *   relay-page.c    the HTML page served at /
+ *   relay-cluster.c --redis: one node of several, fed through Redis
  *
  * SPDX-License-Identifier: MIT
  */
@@ -19,6 +20,7 @@
 
 #include <sse.h>
 
+#include "relay-cluster.h"
 #include "server.h"
 
 /* Every buffer a client can make us fill has a bound. */
@@ -27,21 +29,54 @@
 #define RELAY_HEAD_FIELDS 64                   /* its header fields; past them: 431 */
 #define RELAY_DISCARD_MAX ((size_t)2 << 20)    /* unwanted input read before giving up */
 #define RELAY_MAX_CONNS 65536u                 /* connections open at once */
+#define RELAY_BODY_MEMORY ((size_t)4 << 20)    /* default --body-memory: four 1 MiB bodies */
+#define RELAY_SNDBUF 65536                     /* default --sndbuf of a subscriber's socket */
+
+/* Descriptors: the relay's own (listening, epoll, signal, spare, stdio)
+ * and room to answer "come back later" above the cap are kept out of
+ * --max-conns; the last RELAY_PUBLISH_RESERVE of it are for requests
+ * other than /events, so publishers get in while subscribers fill it. */
+#define RELAY_FD_OVERHEAD 64u
+#define RELAY_PUBLISH_RESERVE 32u
+
+/* A client told to come back later gets a retry: in this window, so that
+ * those refused together do not return together. */
+#define RELAY_SHED_RETRY_MIN_MS 2000u
+#define RELAY_SHED_RETRY_MAX_MS 10000u
+
+/* Subscribers by lifetime deadline: one list per jitter step, each in
+ * deadline order (same jitter, joined later, expires later). */
+#define RELAY_LIFETIME_SLOTS 64u
 
 /* Every wait has a bound too. */
 #define RELAY_REQUEST_TIMEOUT_MS 10000u /* from accept to a complete request */
 #define RELAY_LINGER_MS 1000u           /* for a client to read our answer and close */
 #define RELAY_GRACE_MS 1000u            /* for subscribers to drain at shutdown */
+#define RELAY_DRAIN_MS 2000u            /* for a closing subscriber to finish its frame */
+
+/* sse-relay's own options (sse-relay.c parses them; server.c the shared ones). */
+struct relay_options {
+	size_t body_memory;            /* --body-memory: announced body bytes held at once */
+	size_t max_conns;              /* --max-conns: 0 until set from the descriptor limit */
+	size_t max_per_addr;           /* --max-per-addr: streams per address; 0: no cap */
+	int sndbuf;                    /* --sndbuf: a subscriber's SO_SNDBUF; 0: the kernel's */
+	uint64_t max_lifetime_ms;      /* --max-lifetime: 0: streams live for ever */
+	uint64_t shutdown_window_ms;   /* --shutdown-retry-window: 0: no retry at shutdown */
+};
 
 
 /*
  * A connection's life (relay-conn.c drives it, relay-routes.c decides):
  *
  *   READING_HEAD --GET /events-----------------------------> STREAMING
- *     |   \--------any other answer---> RESPONDING --> LINGERING
- *     \--POST /publish--> READING_BODY ----/
+ *     |   \--------any other answer---> RESPONDING --> LINGERING   |
+ *     \--POST /publish--> READING_BODY ----/    |        lifetime, |
+ *                ^                              |        shutdown  v
+ *                \-------keep-alive------------/               DRAINING
  *
- * and from every state to CLOSED, which only waits to be freed.
+ * and from every state to CLOSED, which only waits to be freed. A
+ * DRAINING subscriber finishes the frame it is in, is told its retry
+ * (at shutdown), and closes on that event boundary.
  */
 enum conn_state {
 	CONN_READING_HEAD, /* collecting the request head */
@@ -49,6 +84,7 @@ enum conn_state {
 	CONN_RESPONDING,   /* writing a complete, short response */
 	CONN_LINGERING,    /* answered, write side shut: reading until the client closes */
 	CONN_STREAMING,    /* a subscriber of /events */
+	CONN_DRAINING,     /* a subscriber closing on the next event boundary */
 	CONN_CLOSED,       /* descriptor closed; freed at the end of the loop turn */
 };
 
@@ -76,7 +112,12 @@ struct conn_request {
 	/* READING_BODY */
 	char *body;
 	size_t body_len, body_cap, body_want;
+	size_t consumed;          /* head and body bytes of the head buffer: a next request follows */
 	conn_body_fn on_body;
+	struct cluster_pending *pending; /* --redis: a publish waiting for Redis */
+	bool budgeted;            /* body_want is taken from the relay's body budget */
+	bool expect_continue;     /* answer 100 Continue when the body may come */
+	bool keep_alive;          /* after the answer, read the next request */
 	const char *event_type;   /* a publish's ?event=, decoded in head; NULL: none */
 	size_t event_type_len;
 	/* RESPONDING */
@@ -98,13 +139,23 @@ struct conn {
 	struct relay *relay;
 	union {
 		struct conn_request *req;  /* READING_HEAD, READING_BODY, RESPONDING */
-		struct sse_stream *stream; /* STREAMING */
+		struct sse_stream *stream; /* STREAMING, DRAINING */
 	} u;                               /* LINGERING, CLOSED: neither (NULL) */
-	uint64_t deadline;        /* when a request or a linger times out */
+	uint64_t deadline;        /* when a request, a linger, a lifetime or a drain ends */
+	struct relay_peer *peer;  /* a subscriber's address, counted with --max-per-addr */
 	uint32_t discarded;       /* LINGERING, STREAMING: bytes of input dropped */
 	int fd;
-	enum conn_state state;
+	uint8_t state;            /* enum conn_state */
+	uint8_t slot;             /* STREAMING: its list of r->subscribers */
+	uint8_t flags;            /* CONN_F_* */
 };
+
+/* struct conn's flags. */
+#define CONN_F_NL1 0x1u       /* the last byte written was a line feed */
+#define CONN_F_NL2 0x2u       /* the last two were: an event boundary */
+#define CONN_F_WAITING 0x4u   /* READING_BODY: waits for body budget */
+#define CONN_F_LEFT_HUB 0x8u  /* DRAINING: out of the hub, writing its last bytes */
+#define CONN_F_RETRY 0x10u    /* DRAINING: tell a jittered retry before closing */
 
 /* An intrusive, doubly linked list of connections. */
 struct conn_list {
@@ -124,8 +175,18 @@ struct relay {
 	 * sorted by deadline and expiring costs O(expired). */
 	struct conn_list requests;    /* READING_HEAD, READING_BODY, RESPONDING */
 	struct conn_list lingering;
-	struct conn_list subscribers;
+	struct conn_list subscribers[RELAY_LIFETIME_SLOTS];
+	struct conn_list draining;    /* by drain deadline */
 	struct conn_list closed;
+	struct relay_options lim;
+	struct cluster_options cluster_opt; /* --redis */
+	struct relay_cluster *cluster;      /* NULL: a single node (relay-cluster.c) */
+	size_t body_budget;           /* of lim.body_memory, not taken */
+	size_t waiting;               /* requests with CONN_F_WAITING */
+	bool budget_freed;            /* waiting requests may get budget now */
+	uint64_t rng;                 /* xorshift64 state, for jitter */
+	struct relay_peer **peers;    /* --max-per-addr: hash buckets */
+	uint64_t peer_seed;
 	uint64_t now;                 /* monotonic ms, read once per loop turn */
 	bool published;               /* events came since the hub's last fan-out */
 	bool stop_requested;          /* a signal came; acted on between events */
@@ -143,6 +204,10 @@ void conn_stop_all(struct relay *r);
 void conn_close_all(struct relay *r);
 void conn_reap(struct relay *r);
 void conn_subscriber_dropped(struct sse_stream *s, int err, void *user);
+void conn_grant_bodies(struct relay *r);
+void conn_drain_boundaries(struct relay *r);
+size_t conn_subscriber_count(const struct relay *r);
+uint64_t relay_random(struct relay *r, uint64_t below);
 
 /* relay-conn.c: what a route may do with the connection it serves. */
 void conn_reply(struct conn *c, int status, const char *extra_headers, const char *content_type,
@@ -151,7 +216,9 @@ void conn_reply_status(struct conn *c, int status, const char *extra_headers);
 void conn_reply_text(struct conn *c, int status, const char *text, size_t len);
 void conn_read_body(struct conn *c, size_t len, bool send_continue, conn_body_fn done);
 void conn_subscribe(struct conn *c, struct sse_stream *s);
+void conn_retry_later(struct conn *c);
 void conn_close(struct conn *c);
+struct sse_transport conn_transport(struct conn *c);
 
 /* relay-routes.c */
 void route_request(struct conn *c, const struct sse_http_request *req);
@@ -171,6 +238,13 @@ enum http_length http_content_length(const struct sse_http_request *req, size_t 
 bool http_expects_continue(const struct sse_http_request *req);
 bool http_bearer_matches(const struct sse_http_request *req, const char *token);
 bool http_host_ok(const struct sse_http_request *req);
+bool http_keep_alive(const struct sse_http_request *req);
+
+/* relay-conn.c: streams per client address, for --max-per-addr. */
+int peers_init(struct relay *r);
+void peers_free(struct relay *r);
+bool peers_admit(struct conn *c);
+void peers_release(struct conn *c);
 
 /* relay-page.c */
 extern const char relay_page[];

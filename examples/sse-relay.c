@@ -3,7 +3,9 @@
  *
  *     sse-relay --port P [--bind ADDR] [--token T] [--replay-events N]
  *               [--replay-bytes B] [--heartbeat MS] [--retry MS]
- *               [--stall MS] [--plain-ids]
+ *               [--stall MS] [--plain-ids] [--batch MS]
+ *               [--body-memory B] [--max-conns N] [--max-per-addr N]
+ *               [--sndbuf B] [--max-lifetime MS] [--shutdown-retry-window MS]
  *
  * Anyone POSTs an event to /publish (the body is its data, ?event=NAME
  * its type); every client of GET /events receives it; a client that
@@ -21,10 +23,20 @@
  * client, however slow or hostile, can stop the others or grow memory:
  * malformed requests are answered 4xx and closed, and a subscriber that
  * stops reading is dropped once it misses events (the ring dropped what it
- * still owes) or its socket took nothing for the stall time; one that
- * reads slowly but steadily keeps its place however much it owes.
- * SIGINT or SIGTERM: stop accepting, let subscribers drain for up to a
- * second, free everything, exit 0.
+ * still owes) or its socket took nothing for the stall time, with a reset
+ * that frees its send buffer at once; one that reads slowly but steadily
+ * keeps its place however much it owes. Bodies being received share one
+ * budget (--body-memory); connections are capped in all (--max-conns, the
+ * last few kept for publishers) and per address (--max-per-addr), those
+ * refused told to come back later (200 with a retry: field); a publisher
+ * keeps its connection for its next publish. --max-lifetime ends streams
+ * on an event boundary, spread by jitter; clients resume where they were.
+ * SIGINT or SIGTERM: stop accepting, let subscribers finish their frame,
+ * tell them a jittered retry (--shutdown-retry-window) and close them,
+ * within a second; free everything, exit 0.
+ *
+ * The options of every example server are parsed in server.c; those only
+ * sse-relay honours (limits and rotation) here.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -37,6 +49,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +63,127 @@
 #include "relay.h"
 
 #define EPOLL_BATCH 64
+
+/* ---- sse-relay's own options */
+
+static const char relay_usage[] =
+	"sse-relay also takes:\n"
+	"  --body-memory B    bytes of request bodies received at once, all together;\n"
+	"                     a publish waits (unread) for room (default 4194304,\n"
+	"                     at least 1048576)\n"
+	"  --max-conns N      connections at once (default: the descriptor limit less 64);\n"
+	"                     the last 32 are kept for requests other than /events.\n"
+	"                     Past it: /events gets 200 with a retry: of 2-10 s, others 503\n"
+	"  --max-per-addr N   event streams per client address (IPv6: per /64);\n"
+	"                     past it 200 with a retry: (default 0: no cap)\n"
+	"  --sndbuf B         SO_SNDBUF of a subscriber's socket (default 65536; the\n"
+	"                     kernel doubles it; 0: the kernel's own, autotuned)\n"
+	"  --max-lifetime MS  end each stream after MS, give or take a tenth, on an\n"
+	"                     event boundary; the client resumes with Last-Event-ID\n"
+	"                     (default 0: no limit)\n"
+	"  --shutdown-retry-window MS\n"
+	"                     at SIGTERM, tell each subscriber a retry: drawn in\n"
+	"                     [MS/10, MS] before closing it (default 5000; 0: none)\n";
+
+enum { BODY_MEMORY, MAX_CONNS, MAX_PER_ADDR, SNDBUF, MAX_LIFETIME, SHUTDOWN_WINDOW };
+
+static const struct relay_option {
+	const char *name;
+	unsigned long long min, max;
+} relay_options[] = {
+	[BODY_MEMORY] = {"body-memory", SERVER_BODY_MAX, (unsigned long long)1 << 40},
+	[MAX_CONNS] = {"max-conns", 1, RELAY_MAX_CONNS},
+	[MAX_PER_ADDR] = {"max-per-addr", 0, RELAY_MAX_CONNS},
+	[SNDBUF] = {"sndbuf", 0, (unsigned long long)1 << 30},
+	[MAX_LIFETIME] = {"max-lifetime", 0, 30ull * 86400000},
+	[SHUTDOWN_WINDOW] = {"shutdown-retry-window", 0, SSE_RETRY_MAX},
+};
+
+/* A decimal number in the option's range, digits only, into its field. */
+static bool set_relay_option(struct relay_options *o, size_t k, const char *arg)
+{
+	char *end;
+	unsigned long long v;
+
+	if (arg == NULL || arg[0] < '0' || arg[0] > '9')
+		return false; /* strtoull would accept " 5", "+5" and "-5" */
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno != 0 || *end != '\0' || v < relay_options[k].min || v > relay_options[k].max)
+		return false;
+	switch (k) {
+	case BODY_MEMORY: o->body_memory = (size_t)v; break;
+	case MAX_CONNS: o->max_conns = (size_t)v; break;
+	case MAX_PER_ADDR: o->max_per_addr = (size_t)v; break;
+	case SNDBUF: o->sndbuf = (int)v; break;
+	case MAX_LIFETIME: o->max_lifetime_ms = v; break;
+	default: o->shutdown_window_ms = v; break;
+	}
+	return true;
+}
+
+/* "--name V" or "--name=V" of ours, at argv[*i]: 1 taken (and *i moved
+ * past its value), 0 not ours, -1 bad (told). */
+static int take_relay_option(int argc, char **argv, int *i, struct relay_options *o)
+{
+	const char *a = argv[*i];
+
+	if (strncmp(a, "--", 2) != 0)
+		return 0;
+	for (size_t k = 0; k < sizeof(relay_options) / sizeof(relay_options[0]); k++) {
+		const struct relay_option *ro = &relay_options[k];
+		size_t len = strlen(ro->name);
+		const char *arg;
+
+		if (strncmp(a + 2, ro->name, len) != 0 || (a[2 + len] != '\0' && a[2 + len] != '='))
+			continue;
+		arg = a[2 + len] == '=' ? a + 3 + len : (*i + 1 < argc ? argv[++*i] : NULL);
+		if (set_relay_option(o, k, arg))
+			return 1;
+		fprintf(stderr, "%s: bad value for --%s: '%s'\n", argv[0], ro->name,
+			arg != NULL ? arg : "");
+		return -1;
+	}
+	return 0;
+}
+
+/* Ours out of argv, the rest to server_options(): 0 to run, 1 after
+ * --help, else 2 (the exit status of a usage error). */
+static int parse_options(int argc, char **argv, struct relay *r)
+{
+	char **rest = calloc((size_t)argc + 1, sizeof(*rest));
+	int n = 0, rc = 0;
+
+	r->lim = (struct relay_options){.body_memory = RELAY_BODY_MEMORY, .sndbuf = RELAY_SNDBUF,
+					.shutdown_window_ms = 5000};
+	if (rest == NULL)
+		return 2;
+	rest[n++] = argv[0];
+	for (int i = 1; i < argc && rc == 0; i++) {
+		if (strcmp(argv[i], "--") == 0) { /* the rest is not options */
+			while (i < argc)
+				rest[n++] = argv[i++];
+			break;
+		}
+		rc = cluster_take_option(argc, argv, &i, &r->cluster_opt);
+		if (rc == 0)
+			rc = take_relay_option(argc, argv, &i, &r->lim);
+		if (rc == 0)
+			rest[n++] = argv[i];
+		else
+			rc = rc > 0 ? 0 : -1;
+	}
+	if (rc == 0)
+		rc = server_options(n, rest, &r->opt);
+	else
+		fprintf(stderr, "%s%s", relay_usage, cluster_usage);
+	if (rc == 0)
+		rc = cluster_check(&r->cluster_opt, &r->opt);
+	if (rc > 0)
+		printf("%s%s", relay_usage, cluster_usage);
+	free(rest);
+	return rc == 0 ? 0 : rc > 0 ? 1 : 2;
+}
 
 /* ---- setting up and tearing down */
 
@@ -78,6 +212,8 @@ static void relay_free(struct relay *r)
 {
 	conn_close_all(r);
 	conn_reap(r);
+	peers_free(r);
+	cluster_free(r); /* before the hub it feeds */
 	sse_hub_free(r->hub);
 	close_fd(&r->listen_fd);
 	close_fd(&r->signal_fd);
@@ -101,12 +237,16 @@ static int relay_init(struct relay *r)
 		fprintf(stderr, "sse-relay: setup: %s\n", strerror(errno));
 		return -1;
 	}
+	if (peers_init(r) < 0) {
+		fprintf(stderr, "sse-relay: setup: %s\n", strerror(ENOMEM));
+		return -1;
+	}
 	rc = open_hub(r);
 	if (rc < 0) {
 		fprintf(stderr, "sse-relay: setup: %s\n", sse_strerror(rc));
 		return -1;
 	}
-	return 0;
+	return cluster_open(r); /* --redis: Redis feeds the hub */
 }
 
 /* ---- the loop */
@@ -119,7 +259,8 @@ static void read_signals(struct relay *r)
 		r->stop_requested = true;
 }
 
-/* Stop accepting; subscribers drain for up to RELAY_GRACE_MS. */
+/* Stop accepting; subscribers drain for up to RELAY_GRACE_MS, each
+ * closing on an event boundary after a jittered retry: (conn_stop_all()). */
 static void begin_stop(struct relay *r)
 {
 	r->stopping = true;
@@ -139,6 +280,8 @@ static void dispatch(struct relay *r, const struct epoll_event *ev)
 		conn_accept_all(r);
 	else if (ev->data.ptr == &r->signal_fd)
 		read_signals(r);
+	else if (cluster_owns(r, ev->data.ptr))
+		cluster_on_event(r, ev->data.ptr, ev->events);
 	else
 		conn_on_event(ev->data.ptr, ev->events);
 }
@@ -152,6 +295,9 @@ static int wait_timeout(struct relay *r)
 	/* Run again after this turn's work: streams that joined have
 	 * deadlines the first run did not know. Nothing is due twice. */
 	sse_hub_tick(r->hub, r->now, &next);
+	if (other < next)
+		next = other;
+	other = cluster_next_deadline(r); /* after this turn's publishes */
 	if (other < next)
 		next = other;
 	if (r->stopping && r->stop_deadline < next)
@@ -175,8 +321,10 @@ static int run(struct relay *r)
 		r->now = server_now_ms();
 		/* First, so that streams see this turn's time before we use them. */
 		sse_hub_tick(r->hub, r->now, NULL);
+		cluster_tick(r); /* --redis: (re)connects, timeouts */
 		for (int i = 0; i < n; i++)
 			dispatch(r, &events[i]);
+		cluster_tick(r); /* answers to publishes, Redis's deadlines */
 		if (r->published) {
 			r->published = false;
 			sse_hub_flush(r->hub); /* drops go to conn_subscriber_dropped() */
@@ -184,6 +332,8 @@ static int run(struct relay *r)
 		if (r->stop_requested && !r->stopping)
 			begin_stop(r);
 		conn_expire(r);
+		conn_drain_boundaries(r); /* those the fan-out took to one */
+		conn_grant_bodies(r);     /* budget given back in this turn */
 		conn_reap(r);
 		if (finished(r))
 			return 0;
@@ -198,25 +348,48 @@ static int run(struct relay *r)
 }
 
 /* Each subscriber holds a descriptor: take all the system allows (the
- * soft limit is often 1024, the hard one far higher). */
-static void raise_fd_limit(void)
+ * soft limit is often 1024, the hard one far higher), and keep
+ * --max-conns RELAY_FD_OVERHEAD below it, so that the relay's own
+ * descriptors and the answers to those over the cap have room: new
+ * connections are answered, not reset. */
+static void fit_fd_limit(struct relay_options *o)
 {
 	struct rlimit rl;
+	size_t fds = RELAY_MAX_CONNS, room;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+				(void)getrlimit(RLIMIT_NOFILE, &rl);
+		}
+		if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < fds)
+			fds = (size_t)rl.rlim_cur;
 	}
+	room = fds > 2 * RELAY_FD_OVERHEAD ? fds - RELAY_FD_OVERHEAD : fds / 2;
+	if (o->max_conns == 0 || o->max_conns > room)
+		o->max_conns = room;
+}
+
+/* A seed for the jitter: differs per run and per process. */
+static uint64_t seed(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_nsec << 20 ^ (uint64_t)ts.tv_sec ^ (uint64_t)getpid() << 40) | 1;
 }
 
 int main(int argc, char **argv)
 {
 	struct relay r = {.epoll_fd = -1, .listen_fd = -1, .signal_fd = -1, .spare_fd = -1};
-	int rc = server_options(argc, argv, &r.opt);
+	int rc = parse_options(argc, argv, &r);
 
 	if (rc != 0)
-		return rc > 0 ? 0 : 2;
-	raise_fd_limit();
+		return rc == 1 ? 0 : 2;
+	fit_fd_limit(&r.lim);
+	r.body_budget = r.lim.body_memory;
+	r.rng = seed();
 	r.listen_fd = server_listen("sse-relay", &r.opt);
 	rc = r.listen_fd < 0 ? -1 : relay_init(&r);
 	if (rc == 0)

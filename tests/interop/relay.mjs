@@ -18,7 +18,8 @@
 //
 // SPDX-License-Identifier: MIT
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 
@@ -155,10 +156,10 @@ export async function run(name, main, limitMs = 60000) {
  * tried again for up to 5 s while the port is busy (a restart). At exit,
  * or at stop(), it is sent SIGTERM and must exit 0 within 5 s.
  */
-export async function startRelay(bin, args = [], { port = 0 } = {}) {
+export async function startRelay(bin, args = [], { port = 0, prefix = [] } = {}) {
 	const end = Date.now() + 5000;
 	for (;;) {
-		const r = await launchRelay(bin, args, port);
+		const r = await launchRelay(bin, args, port, prefix);
 		if (r !== 'busy') return r;
 		if (port === 0 || Date.now() > end) fail(`port ${port} still busy after 5 s`);
 		log(`port ${port} is busy; trying again`);
@@ -166,9 +167,9 @@ export async function startRelay(bin, args = [], { port = 0 } = {}) {
 	}
 }
 
-async function launchRelay(bin, args, want) {
+async function launchRelay(bin, args, want, prefix = []) {
 	const all = ['--port', String(want), ...args];
-	const argv = [...WRAPPER, bin, ...all];
+	const argv = [...prefix, ...WRAPPER, bin, ...all];
 	const proc = track(spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }));
 	let out = '';
 	let err = '';
@@ -524,4 +525,31 @@ export function sseSubscribe(port, { path = '/events', headers = {}, chunk = 0, 
 		},
 		close,
 	};
+}
+
+/** The resident set of process pid, in KiB (0 when unknown). */
+export function rssKiB(pid) {
+	try {
+		const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+		return m ? Number(m[1]) : 0;
+	} catch {
+		return 0;
+	}
+}
+
+/**
+ * The relay's side of its TCP connections on port (not the listening
+ * socket), from `ss -tanm`: [{state, sendQ, wmem}] (wmem: skmem's w, the
+ * bytes queued for sending, in the kernel's accounting); null without ss.
+ */
+export function relaySockets(port) {
+	const r = spawnSync('ss', ['-Htanm', `sport = :${port}`], { encoding: 'utf8', timeout: 5000 });
+	if (r.status !== 0) return null;
+	const out = [];
+	for (const m of r.stdout.matchAll(/^(\S+)\s+(\d+)\s+(\d+)\s+\S+\s+\S+(?:\s+\S+)*?\s*\n?\s*skmem:\(([^)]*)\)/gm)) {
+		if (m[1] === 'LISTEN') continue;
+		const mem = Object.fromEntries(m[4].split(',').map((kv) => [kv.replace(/\d+$/, ''), Number(kv.replace(/^\D+/, ''))]));
+		out.push({ state: m[1], sendQ: Number(m[3]), wmem: mem.w ?? 0, tb: mem.tb ?? 0 });
+	}
+	return out;
 }

@@ -1,0 +1,81 @@
+// Interop test: a flood of large publish bodies keeps the relay's memory
+// bounded (--body-memory, default 4 MiB, for all bodies being received).
+//
+// 2 000 connections (400 under SSE_RELAY_WRAPPER) each announce a body of 1 000 000 bytes and send it
+// slowly (64 KiB at a time, only when their socket takes it) for 8 s, less
+// than the 10 s request deadline. Without a global bound the relay would
+// buffer most of 2 GB; with it, four bodies at a time are read and the
+// others wait unread. The relay's RSS (from /proc) is sampled all along:
+// it must stay within 64 MiB of where it started. A small publish made in
+// the middle of the flood still gets 202 (it fits in what the four large
+// ones leave), and a subscriber gets it. Prints the RSS figures.
+//
+//   node body-flood.mjs PATH-TO-sse-relay    (via node-test.sh)
+//
+// SPDX-License-Identifier: MIT
+
+import net from 'node:net';
+import { HOST, WRAPPER, atExit, check, log, publishOk, rssKiB, run, sleep, sseSubscribe, startRelay, until } from './relay.mjs';
+
+// Under a wrapper (valgrind) the relay is far slower: a flood of 400 is
+// enough to check it for errors and leaks.
+const CONNS = WRAPPER.length ? 400 : 2000;
+const BODY = 1000000;
+
+await run('body-flood', async () => {
+	const relay = await startRelay(process.argv[2], ['--heartbeat', '60000']);
+	const sub = sseSubscribe(relay.port);
+	await until(() => sub.status() === 200 && sub.bytes() > 0, 5000, 'the subscriber got no opening bytes');
+	const rss0 = rssKiB(relay.proc.pid);
+	const piece = Buffer.alloc(65536, 'f');
+	const socks = [];
+	let connected = 0;
+	let sentTotal = 0;
+	let answered = 0;
+	let flooding = true;
+	for (let i = 0; i < CONNS; i++) {
+		const s = net.connect(relay.port, HOST);
+		s.sent = 0;
+		s.on('connect', () => {
+			connected++;
+			s.write(`POST /publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${BODY}\r\n\r\n`);
+		});
+		s.on('data', () => answered++);
+		s.on('error', () => {});
+		atExit(() => s.destroy());
+		socks.push(s);
+		if (i % 200 === 199) await sleep(10);
+	}
+	// Most of the body, slowly: a piece whenever the socket has room.
+	const feeder = setInterval(() => {
+		for (const s of socks) {
+			if (!flooding || s.destroyed || s.writableLength > 0 || s.sent >= BODY - piece.length) continue;
+			s.write(piece);
+			s.sent += piece.length;
+			sentTotal += piece.length;
+		}
+	}, 250);
+	let maxRss = rss0;
+	const t0 = Date.now();
+	let small = null;
+	while (Date.now() - t0 < 8000) {
+		maxRss = Math.max(maxRss, rssKiB(relay.proc.pid));
+		if (small === null && Date.now() - t0 > 3000) small = publishOk(relay.base, 'small, during the flood');
+		await sleep(100);
+	}
+	flooding = false;
+	clearInterval(feeder);
+	const id = await small;
+	log(`${connected} connections each sent up to ${BODY} bytes of body: ${(sentTotal / 1048576).toFixed(0)} MiB left the clients in 8 s`);
+	log(`relay RSS: ${rss0} KiB before, at most ${maxRss} KiB during the flood (+${maxRss - rss0} KiB)${WRAPPER.length ? ' (of the wrapper)' : ''}`);
+	check(connected === CONNS, `only ${connected} of ${CONNS} connections were made`);
+	check(maxRss - rss0 < 64 * 1024, `the relay grew by ${maxRss - rss0} KiB under the flood (bound: 64 MiB)`);
+	await until(() => sub.events.some((e) => e.data === 'small, during the flood'), 5000, 'the subscriber did not get the small publish');
+	log(`ok: a small publish during the flood: 202 (${id}), delivered`);
+	for (const s of socks) s.destroy();
+	await sleep(300);
+	await publishOk(relay.base, 'after the flood');
+	log(`ok: after the flood, publishing works (${answered} flood connections had an answer)`);
+	sub.close();
+	await relay.stop();
+}, 90000);

@@ -585,9 +585,12 @@ int sse__replay_check_frame(const struct sse_replay *r, uint64_t number, const c
 	char digits[SSE__U64_DIGITS];
 	size_t nd = sse__format_u64(number, 10, digits);
 	size_t head = ID_PREFIX_LEN + r->epoch_len + nd + 1; /* through the id line's LF */
-	const char *p, *end = f + len;
+	const char *p, *end;
 
-	if (f == NULL || len < head + 1 || memcmp(f, "id: ", ID_PREFIX_LEN) != 0 ||
+	if (f == NULL)
+		return SSE_ERR_INVALID;
+	end = f + len;
+	if (len < head + 1 || memcmp(f, "id: ", ID_PREFIX_LEN) != 0 ||
 	    memcmp(f + ID_PREFIX_LEN, r->ids, r->epoch_len) != 0 ||
 	    memcmp(f + ID_PREFIX_LEN + r->epoch_len, digits, nd) != 0 || f[head - 1] != '\n' ||
 	    end[-1] != '\n' || end[-2] != '\n' || memchr(f, '\r', len) != NULL)

@@ -23,6 +23,8 @@ test=("${build[@]}" g++ clang libclang-rt-dev valgrind curl chromium doxygen man
 test+=(libmicrohttpd-dev libevent-dev libuv1-dev libnghttp2-dev libssl-dev nghttp2-client openssl)
 # The Redis Streams provider (libsse-redis) and the redis-server its tests start.
 test+=(libhiredis-dev redis-server)
+test+=(libjwt-dev) # sse-relay's --jwt-* (JSON Web Tokens)
+test+=(prometheus) # sse-relay's /metrics: promtool checks it, a Prometheus scrapes it
 # Node.js and npm unless present (NodeSource's nodejs ships npm; Debian's is
 # a package of its own). Debian 12's Node 18 will do: tests/interop pins
 # packages that run on it.

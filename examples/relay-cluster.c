@@ -116,6 +116,7 @@ bool cluster_ready(const struct relay *r, const char **why)
 }
 
 bool cluster_joined(const struct relay *r) { (void)r; return true; }
+const struct sse_redis *cluster_redis(const struct relay *r) { (void)r; return NULL; }
 
 #else
 
@@ -422,6 +423,11 @@ void cluster_tick(struct relay *r)
 bool cluster_joined(const struct relay *r)
 {
 	return r->cluster == NULL || r->cluster->joined;
+}
+
+const struct sse_redis *cluster_redis(const struct relay *r)
+{
+	return r->cluster != NULL ? r->cluster->redis : NULL;
 }
 
 uint64_t cluster_next_deadline(struct relay *r)

@@ -72,5 +72,9 @@ bool cluster_ready(const struct relay *r, const char **why);
 /* Until a node first followed the log, its ring's ids are its own: a
  * client's Last-Event-ID would get a false reset. */
 bool cluster_joined(const struct relay *r);
+/* The node's libsse-redis object, for its counters (/metrics); NULL
+ * without --redis. */
+struct sse_redis;
+const struct sse_redis *cluster_redis(const struct relay *r);
 
 #endif

@@ -55,6 +55,27 @@ static void list_append(struct conn_list *l, struct conn *c)
 	l->len++;
 }
 
+/* Move c, just appended, back to its place by deadline (the expiry
+ * slot's list): tokens of one lifetime come in order, so it rarely moves. */
+static void list_sift_back(struct conn_list *l, struct conn *c)
+{
+	struct conn *at = c->prev;
+
+	while (at != NULL && at->deadline > c->deadline)
+		at = at->prev;
+	if (at == c->prev)
+		return;
+	l->tail = c->prev; /* c is the tail: unlink it */
+	l->tail->next = NULL;
+	c->prev = at;
+	c->next = at != NULL ? at->next : l->head;
+	c->next->prev = c; /* not NULL: c moved before someone */
+	if (at != NULL)
+		at->next = c;
+	else
+		l->head = c;
+}
+
 static void list_unlink(struct conn_list *l, struct conn *c)
 {
 	if (c->prev != NULL)
@@ -194,6 +215,7 @@ static void free_request(struct conn *c)
 	if (c->u.req->pending != NULL)
 		cluster_forget(c); /* a publish waiting for Redis gets no answer */
 	body_release(c);
+	free(c->u.req->owned);
 	free(c->u.req);
 	c->u.req = NULL;
 }
@@ -209,15 +231,22 @@ static void free_state_part(struct conn *c)
 	}
 }
 
-void conn_close(struct conn *c)
+/* why: what ended a subscriber, for the access log; NULL: see stream_end(). */
+static void close_because(struct conn *c, const char *why)
 {
 	if (c->state == CONN_CLOSED)
 		return;
+	access_log_close(c, why);
 	free_state_part(c);
 	peers_release(c);
 	close(c->fd); /* also leaves the epoll set: the descriptor is never duplicated */
 	c->fd = -1;
 	conn_enter(c, CONN_CLOSED);
+}
+
+void conn_close(struct conn *c)
+{
+	close_because(c, NULL);
 }
 
 void conn_reap(struct relay *r)
@@ -239,7 +268,7 @@ static void set_nodelay(int fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 }
 
-static void conn_open(struct relay *r, int fd)
+static void conn_open(struct relay *r, int fd, uint8_t flags)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
 	struct conn *c;
@@ -247,6 +276,7 @@ static void conn_open(struct relay *r, int fd)
 	/* Past the cap, a few more are let in to be told to come back
 	 * later (relay-routes.c); past those, there is no room to answer. */
 	if (conn_count(r) >= r->lim.max_conns + RELAY_FD_OVERHEAD / 2) {
+		r->m.refused_no_room++;
 		close(fd);
 		return;
 	}
@@ -259,6 +289,8 @@ static void conn_open(struct relay *r, int fd)
 	c->fd = fd;
 	c->relay = r;
 	c->state = CONN_READING_HEAD;
+	c->flags = flags;
+	c->born = ops_clock(r);
 	c->deadline = r->now + RELAY_REQUEST_TIMEOUT_MS;
 	ev.data.ptr = c;
 	/* Registering reports input that arrived already: no edge is lost. */
@@ -275,34 +307,42 @@ static void conn_open(struct relay *r, int fd)
 /* Out of descriptors, a pending connection would keep the listening
  * socket ready forever: give back the spare descriptor, accept and
  * close the newcomer (it sees its connection reset), take the spare. */
-static void shed_connection(struct relay *r)
+static void shed_connection(struct relay *r, int listen_fd)
 {
 	int fd;
 
 	if (r->spare_fd < 0)
 		return;
 	close(r->spare_fd);
-	fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd >= 0)
+	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0) {
+		r->m.refused_no_room++;
 		close(fd);
+	}
 	r->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-void conn_accept_all(struct relay *r)
+/* flags: the connection's first (CONN_F_OPS for --metrics-bind). */
+void conn_accept_from(struct relay *r, int listen_fd, uint8_t flags)
 {
-	for (int i = 0; i < ACCEPT_BATCH && r->listen_fd >= 0; i++) {
-		int fd = accept4(r->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	for (int i = 0; i < ACCEPT_BATCH && listen_fd >= 0; i++) {
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
-			conn_open(r, fd);
+			conn_open(r, fd, flags);
 		} else if (errno == EMFILE || errno == ENFILE) {
-			shed_connection(r);
+			shed_connection(r, listen_fd);
 		} else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ||
 			   errno == ENOMEM) {
 			return; /* level-triggered: the rest is reported again */
 		}
 		/* Anything else is that one connection's error (accept(2)). */
 	}
+}
+
+void conn_accept_all(struct relay *r)
+{
+	conn_accept_from(r, r->listen_fd, 0);
 }
 
 /* ---- reading */
@@ -402,6 +442,7 @@ static bool head_received(struct conn *c)
 		conn_reply_status(c, 400, NULL);
 	else {
 		rq->head_end = req.head_len;
+		access_note(c, &req);
 		route_request(c, &req);
 	}
 	return true;
@@ -603,6 +644,7 @@ static void next_request(struct conn *c)
 	size_t cap = rq->head_cap;
 
 	body_release(c);
+	free(rq->owned);
 	memmove(rq->head, rq->head + rq->consumed, rest);
 	memset(rq, 0, offsetof(struct conn_request, head));
 	rq->head_cap = cap;
@@ -610,6 +652,7 @@ static void next_request(struct conn *c)
 	list_unlink(&r->requests, c);
 	c->state = CONN_READING_HEAD;
 	c->deadline = r->now + RELAY_REQUEST_TIMEOUT_MS;
+	c->born = ops_clock(r);
 	list_append(&r->requests, c);
 	if (rest > 0 && head_received(c))
 		return;
@@ -649,6 +692,7 @@ static void write_reply(struct conn *c)
 		}
 		rq->reply_sent += taken;
 	}
+	access_log_request(c, "answered");
 	if (rq->keep_alive)
 		next_request(c);
 	else
@@ -663,16 +707,18 @@ void conn_reply(struct conn *c, int status, const char *extra_headers, const cha
 		const char *body, size_t len)
 {
 	struct conn_request *rq = c->u.req;
+	char cors[AUTH_CORS_LINES_MAX];
+	size_t cors_len = auth_cors_lines(c, cors, sizeof(cors)); /* --cors-origin */
 	int n = snprintf(rq->reply_head, sizeof(rq->reply_head),
 			 "HTTP/1.1 %d %s\r\n"
 			 "Content-Type: %s\r\n"
 			 "Content-Length: %zu\r\n"
-			 "%s"
+			 "%s%.*s"
 			 "X-Content-Type-Options: nosniff\r\n"
 			 "%s"
 			 "\r\n",
 			 status, server_reason(status), content_type, len,
-			 extra_headers != NULL ? extra_headers : "",
+			 extra_headers != NULL ? extra_headers : "", (int)cors_len, cors,
 			 rq->keep_alive ? "" : "Connection: close\r\n");
 
 	if (n < 0 || (size_t)n >= sizeof(rq->reply_head)) {
@@ -683,6 +729,7 @@ void conn_reply(struct conn *c, int status, const char *extra_headers, const cha
 	rq->reply_body = body;
 	rq->reply_body_len = len;
 	rq->reply_sent = 0;
+	rq->status = (uint16_t)status;
 	conn_enter(c, CONN_RESPONDING);
 	write_reply(c);
 }
@@ -695,6 +742,14 @@ void conn_reply_text(struct conn *c, int status, const char *text, size_t len)
 		len = sizeof(c->u.req->text);
 	memcpy(buf, text, len);
 	conn_reply(c, status, NULL, "text/plain; charset=utf-8", buf, len);
+}
+
+/* A body of ours (malloc'd), freed with the request. */
+void conn_reply_owned(struct conn *c, int status, const char *content_type, char *body,
+		      size_t len)
+{
+	c->u.req->owned = body;
+	conn_reply(c, status, NULL, content_type, body, len);
 }
 
 /* An error's body is its status line, for people reading curl's output. */
@@ -730,6 +785,7 @@ void conn_retry_later(struct conn *c)
 	rq->reply_body = NULL;
 	rq->reply_body_len = 0;
 	rq->reply_sent = 0;
+	rq->status = 200;
 	conn_enter(c, CONN_RESPONDING);
 	write_reply(c);
 }
@@ -802,8 +858,10 @@ static int conn_writev(const struct sse_iovec *iov, size_t n, size_t *taken, voi
 		iov = cut;
 	}
 	rc = sse_socket_writev(iov, n, taken, &c->fd);
-	if (rc == 0 && *taken > 0)
+	if (rc == 0 && *taken > 0) {
 		note_tail(c, iov, *taken);
+		c->sent += *taken;
+	}
 	return rc;
 }
 
@@ -816,12 +874,12 @@ struct sse_transport conn_transport(struct conn *c)
 /* A dropped subscriber's socket may hold a full send buffer the client
  * will never read: an abortive close (a reset) frees it at once, where a
  * plain close() would keep it, retransmitted, for minutes. */
-static void close_abortively(struct conn *c)
+static void close_abortively(struct conn *c, const char *why)
 {
 	const struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
 	(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	conn_close(c);
+	close_because(c, why);
 }
 
 /* A subscriber that fell behind (its client stopped reading) is closed
@@ -832,7 +890,7 @@ static void close_subscriber(struct conn *c, int err)
 {
 	if (err == SSE_ERR_GAP || err == SSE_ERR_STALLED)
 		fprintf(stderr, "sse-relay: dropped a slow subscriber: %s\n", sse_strerror(err));
-	close_abortively(c);
+	close_abortively(c, err == SSE_ERR_GAP ? "gap" : err == SSE_ERR_STALLED ? "stall" : "error");
 }
 
 /* The reconnection delay told at shutdown: drawn in [W/10, W], so that
@@ -862,10 +920,13 @@ static void drain_step(struct conn *c)
 	if (c->state != CONN_DRAINING || !(c->flags & CONN_F_NL2) ||
 	    (r->stopping && sse_stream_pending(s) > 0))
 		return;
-	sse_hub_unsubscribe(c->relay->hub, s);
+	/* A rotation counts in the hub's drops_lifetime (/metrics). */
+	(void)sse_hub_unsubscribe_reason(r->hub, s, (c->flags & CONN_F_RETRY) || r->stopping
+							   ? SSE_HUB_CLOSED : SSE_HUB_LIFETIME);
 	c->flags |= CONN_F_LEFT_HUB;
 	if (c->flags & CONN_F_RETRY)
-		rc = sse_stream_set_retry(s, shutdown_retry(c->relay));
+		rc = sse_stream_set_retry(s, r->stopping && r->lim.shutdown_window_ms > 0 ?
+						     shutdown_retry(r) : (long)r->auth.expiry_retry_ms);
 	if (rc == 0)
 		rc = sse_stream_flush(s);
 	if (rc != SSE_ERR_WOULDBLOCK)
@@ -910,18 +971,23 @@ static void flush_subscriber(struct conn *c)
 }
 
 /* Its lifetime's end, with a tenth of jitter either way: one of
- * RELAY_LIFETIME_SLOTS steps, whose list it joins. */
-static void set_lifetime(struct conn *c)
+ * RELAY_LIFETIME_SLOTS - 1 steps, whose list it joins; or its token's
+ * exp (not_after) when that comes first: no jitter, RELAY_EXPIRY_SLOT. */
+static void set_lifetime(struct conn *c, uint64_t not_after)
 {
 	struct relay *r = c->relay;
 	uint64_t life = r->lim.max_lifetime_ms, jitter = life / 10;
 
 	c->slot = 0;
 	c->deadline = UINT64_MAX;
-	if (life == 0)
-		return;
-	c->slot = (uint8_t)relay_random(r, RELAY_LIFETIME_SLOTS);
-	c->deadline = r->now + life - jitter + 2 * jitter * c->slot / (RELAY_LIFETIME_SLOTS - 1);
+	if (life != 0) {
+		c->slot = (uint8_t)relay_random(r, RELAY_EXPIRY_SLOT);
+		c->deadline = r->now + life - jitter + 2 * jitter * c->slot / (RELAY_EXPIRY_SLOT - 1);
+	}
+	if (not_after != 0 && not_after < c->deadline) {
+		c->slot = RELAY_EXPIRY_SLOT;
+		c->deadline = not_after;
+	}
 }
 
 /* The stream has written the response head and its opening bytes. The
@@ -931,13 +997,16 @@ static void set_lifetime(struct conn *c)
 void conn_subscribe(struct conn *c, struct sse_stream *s)
 {
 	int sndbuf = c->relay->lim.sndbuf;
+	uint64_t not_after = c->u.req->not_after;
 
 	free_request(c);
 	c->u.stream = s;
 	if (sndbuf > 0)
 		(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	set_lifetime(c);
+	set_lifetime(c, not_after);
 	conn_enter(c, CONN_STREAMING);
+	if (c->slot == RELAY_EXPIRY_SLOT)
+		list_sift_back(&c->relay->subscribers[c->slot], c);
 	discard_input(c); /* an end of input that came with the request raises no new edge */
 }
 
@@ -1002,8 +1071,9 @@ void conn_expire(struct relay *r)
 	for (size_t i = 0; i < RELAY_LIFETIME_SLOTS; i++) {
 		struct conn_list *l = &r->subscribers[i];
 
+		/* At a token's exp, --jwt-expiry retry tells a retry: first. */
 		while (l->head != NULL && l->head->deadline <= r->now)
-			begin_drain(l->head, false);
+			begin_drain(l->head, i == RELAY_EXPIRY_SLOT && r->auth.expiry_retry_ms > 0);
 	}
 }
 

@@ -5,7 +5,7 @@
  *   GET  /events             a subscriber: the events after its
  *                            Last-Event-ID (or the reset event), then live
  *   POST /publish[?event=T]  the body is one event's data: 202 and its id
- *   GET  /ready              200, or 503 while a --redis node is not in step
+ *   GET  /metrics, /healthz, /readyz (and /ready, its old name): relay-metrics.c
  *
  * This is where the relay uses libsse: one hub, whose replay ring holds
  * every published event, encoded once; each subscriber is a stream that
@@ -70,12 +70,12 @@ static int stream_open(struct conn *c, struct sse_stream **out)
  * only part of it. Then the hub writes the opening bytes (retry, or an
  * empty comment, which make proxies pass the head on), the reset event
  * if the client's Last-Event-ID is lost, and the events after it. */
-static int stream_begin(struct relay *r, struct sse_stream *s, const char *id, size_t id_len)
+static int stream_begin(struct conn *c, struct sse_stream *s, const char *id, size_t id_len)
 {
-	static const struct sse_http_options defaults;
+	struct relay *r = c->relay;
 	char head[512];
 	size_t head_len = 0;
-	int rc = sse_http_response_head(&defaults, head, sizeof(head), &head_len);
+	int rc = auth_stream_head(c, head, sizeof(head), &head_len); /* with CORS lines */
 
 	if (rc == 0)
 		rc = sse_stream_send_raw(s, head, head_len);
@@ -93,7 +93,6 @@ static void serve_events(struct conn *c, const struct sse_http_request *req, con
 	struct sse_stream *s = NULL;
 	int rc;
 
-	(void)query, (void)query_len; /* sse_http_last_event_id() reads it */
 	rc = sse_http_last_event_id(req, id, sizeof(id), &id_len);
 	if (rc < 0) {
 		conn_reply_status(c, 400, NULL); /* a malformed %-escape */
@@ -101,14 +100,25 @@ static void serve_events(struct conn *c, const struct sse_http_request *req, con
 	}
 	if (rc == 0)
 		id_len = 0; /* a first connection: live events only */
+	/* A token (relay-auth.c), whose exp ends the stream: else 401 or 403. */
+	if (!auth_admit(c, req, query, query_len, AUTH_SUBSCRIBE, AUTH_CHANNEL_DEFAULT,
+			strlen(AUTH_CHANNEL_DEFAULT)))
+		return;
 	/* --redis: a node that never followed the log yet has ids of its own. */
 	if (!cluster_joined(r)) {
+		r->m.refused_not_joined++;
 		conn_retry_later(c);
 		return;
 	}
 	/* Room for subscribers ends RELAY_PUBLISH_RESERVE short of
 	 * --max-conns, so publishers get in while subscribers fill it. */
-	if (conn_subscriber_count(r) >= r->lim.max_conns - publish_reserve(r) || !peers_admit(c)) {
+	if (conn_subscriber_count(r) >= r->lim.max_conns - publish_reserve(r)) {
+		r->m.refused_max_conns++;
+		conn_retry_later(c);
+		return;
+	}
+	if (!peers_admit(c)) {
+		r->m.refused_per_addr++;
 		conn_retry_later(c);
 		return;
 	}
@@ -116,7 +126,7 @@ static void serve_events(struct conn *c, const struct sse_http_request *req, con
 		conn_reply_status(c, 503, NULL);
 		return;
 	}
-	rc = stream_begin(r, s, id, id_len);
+	rc = stream_begin(c, s, id, id_len);
 	if (rc < 0) {
 		if (rc == SSE_ERR_GAP || rc == SSE_ERR_QUEUE_FULL)
 			fprintf(stderr, "sse-relay: cannot resume a subscriber: %s\n",
@@ -193,13 +203,12 @@ static bool take_event_type(struct conn *c, const char *query, size_t query_len)
 static void serve_publish(struct conn *c, const struct sse_http_request *req,
 			  const char *query, size_t query_len)
 {
-	const char *token = c->relay->opt.token;
 	size_t len = 0;
 
-	if (token != NULL && !http_bearer_matches(req, token)) {
-		conn_reply_status(c, 401, "WWW-Authenticate: Bearer\r\n");
+	/* --token, a token, and an Origin of ours or allowed: else 401 or 403. */
+	if (!auth_admit(c, req, query, query_len, AUTH_PUBLISH, AUTH_CHANNEL_DEFAULT,
+			strlen(AUTH_CHANNEL_DEFAULT)))
 		return;
-	}
 	/* Bodies are framed by Content-Length only: not chunked. */
 	if (sse_http_find_header(req, "Transfer-Encoding") != NULL) {
 		conn_reply_status(c, 501, NULL);
@@ -228,25 +237,6 @@ static void serve_publish(struct conn *c, const struct sse_http_request *req,
 	conn_read_body(c, len, http_expects_continue(req), publish_body);
 }
 
-/* ---- GET /ready: for a load balancer's health check. A cluster node
- * (--redis) is ready while it follows the Redis log; else 503 and why. */
-
-static void serve_ready(struct conn *c, const struct sse_http_request *req, const char *query,
-			size_t query_len)
-{
-	const char *why;
-	char text[64];
-	int n;
-
-	(void)req, (void)query, (void)query_len;
-	if (cluster_ready(c->relay, &why)) {
-		conn_reply_text(c, 200, "ready\n", 6);
-		return;
-	}
-	n = snprintf(text, sizeof(text), "%s\n", why);
-	conn_reply_text(c, 503, text, n < 0 ? 0 : (size_t)n < sizeof(text) ? (size_t)n : sizeof(text));
-}
-
 /* ---- routing */
 
 typedef void (*route_fn)(struct conn *c, const struct sse_http_request *req, const char *query,
@@ -261,7 +251,6 @@ static const struct route {
 	{"/", "GET", "Allow: GET\r\n", serve_page},
 	{"/events", "GET", "Allow: GET\r\n", serve_events},
 	{"/publish", "POST", "Allow: POST\r\n", serve_publish},
-	{"/ready", "GET", "Allow: GET\r\n", serve_ready},
 };
 
 void route_request(struct conn *c, const struct sse_http_request *req)
@@ -274,8 +263,15 @@ void route_request(struct conn *c, const struct sse_http_request *req)
 		return;
 	}
 	http_split_target(req, &path, &path_len, &query, &query_len);
+	auth_classify(c, req); /* the Origin, for CORS lines and the publish check */
+	if (auth_preflight(c, req, path, path_len))
+		return; /* OPTIONS of /events or /publish, with --cors-origin */
+	/* Health and metrics first: a load balancer asks most when it is full. */
+	if (ops_route(c, req, path, path_len))
+		return;
 	/* Past --max-conns (a few are let in to hear it): come back later. */
 	if (conn_count(c->relay) > c->relay->lim.max_conns) {
+		c->relay->m.refused_max_conns++;
 		if (http_span_is(path, path_len, "/events"))
 			conn_retry_later(c);
 		else

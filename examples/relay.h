@@ -8,6 +8,9 @@
  *   relay-http.c    the bits of HTTP that libsse leaves to the application
  *   relay-page.c    the HTML page served at /
  *   relay-cluster.c --redis: one node of several, fed through Redis
+ *   relay-auth.c    JWTs, CORS and the Origin check: who may subscribe, publish
+ *   relay-metrics.c /metrics, /healthz, /readyz, --metrics-bind
+ *   relay-log.c     --access-log
  *
  * SPDX-License-Identifier: MIT
  */
@@ -20,7 +23,9 @@
 
 #include <sse.h>
 
+#include "relay-auth.h"
 #include "relay-cluster.h"
+#include "relay-metrics.h"
 #include "server.h"
 
 /* Every buffer a client can make us fill has a bound. */
@@ -47,6 +52,9 @@
 /* Subscribers by lifetime deadline: one list per jitter step, each in
  * deadline order (same jitter, joined later, expires later). */
 #define RELAY_LIFETIME_SLOTS 64u
+/* The last of them is for those a token's exp ends before their lifetime
+ * (relay-auth.c): in deadline order too, by insertion from its tail. */
+#define RELAY_EXPIRY_SLOT (RELAY_LIFETIME_SLOTS - 1u)
 
 /* Every wait has a bound too. */
 #define RELAY_REQUEST_TIMEOUT_MS 10000u /* from accept to a complete request */
@@ -126,7 +134,13 @@ struct conn_request {
 	size_t reply_body_len;
 	size_t reply_sent;        /* of head then body */
 	char text[64];            /* a short body: a status line, a published id */
-	char reply_head[256];
+	char *owned;              /* a body of ours to free (/metrics), or NULL */
+	uint16_t status;          /* of the answer, for the access log */
+	char log_target[80];      /* --access-log: "METHOD /path", no query */
+	uint64_t not_after;       /* a subscriber's token ends it then (r->now's clock); 0: never */
+	uint8_t origin;           /* enum auth_origin, for the answer's CORS lines */
+	uint8_t origin_index;     /* AUTH_ORIGIN_LISTED: which --cors-origin */
+	char reply_head[512];     /* CORS lines and a preflight's take room */
 	char head[];              /* head_cap bytes */
 };
 
@@ -148,6 +162,10 @@ struct conn {
 	uint8_t state;            /* enum conn_state */
 	uint8_t slot;             /* STREAMING: its list of r->subscribers */
 	uint8_t flags;            /* CONN_F_* */
+	/* --access-log. These 12 bytes cost no memory: malloc's 72-byte
+	 * chunk that 64 bytes of struct took had room for them. */
+	uint32_t born;            /* ops_clock() when it began (a request: its own start) */
+	uint64_t sent;            /* STREAMING, DRAINING: bytes written */
 };
 
 /* struct conn's flags. */
@@ -156,6 +174,7 @@ struct conn {
 #define CONN_F_WAITING 0x4u   /* READING_BODY: waits for body budget */
 #define CONN_F_LEFT_HUB 0x8u  /* DRAINING: out of the hub, writing its last bytes */
 #define CONN_F_RETRY 0x10u    /* DRAINING: tell a jittered retry before closing */
+#define CONN_F_OPS 0x20u      /* came on --metrics-bind: its endpoints only */
 
 /* An intrusive, doubly linked list of connections. */
 struct conn_list {
@@ -181,6 +200,9 @@ struct relay {
 	struct relay_options lim;
 	struct cluster_options cluster_opt; /* --redis */
 	struct relay_cluster *cluster;      /* NULL: a single node (relay-cluster.c) */
+	struct relay_auth auth;             /* --jwt-*, --cors-origin (relay-auth.c) */
+	struct ops_options ops_opt;         /* --metrics-bind, --access-log */
+	struct relay_metrics m;             /* relay-metrics.c */
 	size_t body_budget;           /* of lim.body_memory, not taken */
 	size_t waiting;               /* requests with CONN_F_WAITING */
 	bool budget_freed;            /* waiting requests may get budget now */
@@ -196,6 +218,7 @@ struct relay {
 
 /* relay-conn.c: the event loop's side. */
 void conn_accept_all(struct relay *r);
+void conn_accept_from(struct relay *r, int listen_fd, uint8_t flags);
 void conn_on_event(struct conn *c, uint32_t events);
 void conn_expire(struct relay *r);
 uint64_t conn_next_deadline(const struct relay *r);
@@ -213,6 +236,8 @@ uint64_t relay_random(struct relay *r, uint64_t below);
 void conn_reply(struct conn *c, int status, const char *extra_headers, const char *content_type,
 		const char *body, size_t len);
 void conn_reply_status(struct conn *c, int status, const char *extra_headers);
+void conn_reply_owned(struct conn *c, int status, const char *content_type, char *body,
+		      size_t len);
 void conn_reply_text(struct conn *c, int status, const char *text, size_t len);
 void conn_read_body(struct conn *c, size_t len, bool send_continue, conn_body_fn done);
 void conn_subscribe(struct conn *c, struct sse_stream *s);

@@ -355,6 +355,7 @@ const char *server_reason(int status)
 	case 202: return "Accepted";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 411: return "Length Required";

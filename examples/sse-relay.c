@@ -6,6 +6,10 @@
  *               [--stall MS] [--plain-ids] [--batch MS]
  *               [--body-memory B] [--max-conns N] [--max-per-addr N]
  *               [--sndbuf B] [--max-lifetime MS] [--shutdown-retry-window MS]
+ *               [--metrics-bind ADDR:PORT] [--access-log[=FILE]]
+ *               [--jwt-hs256-secret-file F] [--jwt-rs256-public-key F]
+ *               [--jwt-cookie NAME] [--jwt-query NAME] [--jwt-expiry stop|retry]
+ *               [--cors-origin ORIGIN]...
  *
  * Anyone POSTs an event to /publish (the body is its data, ?event=NAME
  * its type); every client of GET /events receives it; a client that
@@ -34,6 +38,11 @@
  * SIGINT or SIGTERM: stop accepting, let subscribers finish their frame,
  * tell them a jittered retry (--shutdown-retry-window) and close them,
  * within a second; free everything, exit 0.
+ * For operators (relay-metrics.c): GET /metrics (Prometheus), /healthz
+ * and /readyz, on the main port or only on --metrics-bind; --access-log.
+ * Who may subscribe and publish (relay-auth.c): JWTs granting channels,
+ * whose exp ends a stream; CORS for an allowlist of origins, and no
+ * publishing from a page of another origin.
  *
  * The options of every example server are parsed in server.c; those only
  * sse-relay honours (limits and rotation) here.
@@ -167,6 +176,10 @@ static int parse_options(int argc, char **argv, struct relay *r)
 		}
 		rc = cluster_take_option(argc, argv, &i, &r->cluster_opt);
 		if (rc == 0)
+			rc = ops_take_option(argc, argv, &i, &r->ops_opt);
+		if (rc == 0)
+			rc = auth_take_option(argc, argv, &i, &r->auth);
+		if (rc == 0)
 			rc = take_relay_option(argc, argv, &i, &r->lim);
 		if (rc == 0)
 			rest[n++] = argv[i];
@@ -176,11 +189,13 @@ static int parse_options(int argc, char **argv, struct relay *r)
 	if (rc == 0)
 		rc = server_options(n, rest, &r->opt);
 	else
-		fprintf(stderr, "%s%s", relay_usage, cluster_usage);
+		fprintf(stderr, "%s%s%s%s", relay_usage, cluster_usage, ops_usage, auth_usage);
 	if (rc == 0)
 		rc = cluster_check(&r->cluster_opt, &r->opt);
+	if (rc == 0 && auth_open(&r->auth) < 0) /* the key files */
+		rc = -1;
 	if (rc > 0)
-		printf("%s%s", relay_usage, cluster_usage);
+		printf("%s%s%s%s", relay_usage, cluster_usage, ops_usage, auth_usage);
 	free(rest);
 	return rc == 0 ? 0 : rc > 0 ? 1 : 2;
 }
@@ -214,6 +229,8 @@ static void relay_free(struct relay *r)
 	conn_reap(r);
 	peers_free(r);
 	cluster_free(r); /* before the hub it feeds */
+	ops_close(r);
+	auth_free(&r->auth);
 	sse_hub_free(r->hub);
 	close_fd(&r->listen_fd);
 	close_fd(&r->signal_fd);
@@ -246,6 +263,8 @@ static int relay_init(struct relay *r)
 		fprintf(stderr, "sse-relay: setup: %s\n", sse_strerror(rc));
 		return -1;
 	}
+	if (ops_open(r) < 0) /* --metrics-bind, --access-log */
+		return -1;
 	return cluster_open(r); /* --redis: Redis feeds the hub */
 }
 
@@ -280,6 +299,8 @@ static void dispatch(struct relay *r, const struct epoll_event *ev)
 		conn_accept_all(r);
 	else if (ev->data.ptr == &r->signal_fd)
 		read_signals(r);
+	else if (ops_owns(r, ev->data.ptr))
+		ops_accept(r);
 	else if (cluster_owns(r, ev->data.ptr))
 		cluster_on_event(r, ev->data.ptr, ev->events);
 	else
@@ -382,7 +403,8 @@ static uint64_t seed(void)
 
 int main(int argc, char **argv)
 {
-	struct relay r = {.epoll_fd = -1, .listen_fd = -1, .signal_fd = -1, .spare_fd = -1};
+	struct relay r = {.epoll_fd = -1, .listen_fd = -1, .signal_fd = -1, .spare_fd = -1,
+			  .m.ops_fd = -1};
 	int rc = parse_options(argc, argv, &r);
 
 	if (rc != 0)
@@ -394,6 +416,8 @@ int main(int argc, char **argv)
 	rc = r.listen_fd < 0 ? -1 : relay_init(&r);
 	if (rc == 0)
 		rc = server_announce("sse-relay", r.listen_fd);
+	if (rc == 0)
+		rc = ops_announce(&r);
 	if (rc == 0)
 		rc = run(&r);
 	if (rc == 0)

@@ -7,10 +7,12 @@
  *                --rate R [--burst B] [--pub-conns C] [--size BYTES]
  *                [--server-pid PID]... [--connect-timeout S]
  *                [--drain-timeout S] [--max-seconds S] [--label TEXT]
+ *                [--read-every-ms MS] [--stamp-scheduled]
  *
  * 1. Opens N event-stream connections (GET sub-path, Accept:
  *    text/event-stream), at most 128 connecting at once, and waits until
  *    every one has its 200 response head, then 300 ms for opening bytes.
+ *    connect_s in the report: the time this took, less the pause at N/2.
  * 2. Reads the server's memory (/proc/PID/smaps_rollup, summed over the
  *    --server-pid processes) before connecting, with N/2 idle subscribers
  *    (connecting pauses there; N >= 100) and with N: per subscriber from
@@ -21,12 +23,21 @@
  *    regime (one event in flight, event k sent at k/R s); burst B sends B
  *    events at once every B/R s over up to C connections (keep-alive
  *    where the server allows it, else one connection per event). Each
- *    event's data is "t=<CLOCK_MONOTONIC ns> seq=<k> " padded to --size.
+ *    event's data is "t=<CLOCK_MONOTONIC ns> seq=<k> " padded to --size:
+ *    t is when it is sent or, with --stamp-scheduled, when it was due
+ *    (k/R s): then an event a server held back by answering late (the
+ *    publisher waits for the answer) counts its wait in its latency,
+ *    as it would for one the server queues after answering at once.
  * 4. Parses every stream with libsse's parser, one per connection
  *    (de-chunking first if the response is chunked), and for each event:
  *    latency = arrival - t (same machine, same clock), into a log-linear
  *    histogram; duplicates and missing events by seq, per connection;
  *    order: every connection must see the events in the same order.
+ *    With --read-every-ms MS, a subscriber is read only every MS ms
+ *    (a periodic timer: each tick reads every stream that has bytes, all
+ *    it has, then sleeps): a client that batches its reads, as one that
+ *    renders every few ms would. Without it, streams are read as soon as
+ *    they are readable.
  * 5. Waits for all deliveries (or --drain-timeout after the last publish
  *    answer), reads the server's CPU time, and prints one JSON line.
  *
@@ -81,6 +92,8 @@ static struct {
 	int pids[MAX_PIDS];
 	int npids;
 	double connect_timeout, drain_timeout, max_seconds;
+	double read_every_ms;
+	bool stamp_scheduled;
 	const char *label;
 } opt = {
 	.host = "127.0.0.1",
@@ -480,6 +493,7 @@ enum phase { PH_CONNECT, PH_SETTLE_HALF, PH_SETTLE, PH_PUBLISH, PH_DRAIN, PH_DON
 
 static struct {
 	int ep, tfd;
+	int ep_subs, tick; /* --read-every-ms: streams read on the tick only */
 	enum phase phase;
 	struct sub *subs;
 	struct pub pubs[MAX_PUB_CONNS];
@@ -492,12 +506,14 @@ static struct {
 	unsigned char *pub_ok;      /* per seq: 1 when the server accepted it */
 	uint64_t next_seq;          /* next event to publish */
 	uint64_t pubs_done, pubs_ok, pub_errors, pub_retries;
+	uint64_t pub_connects;      /* publisher connections opened (keep-alive: few) */
 	uint64_t dead_got;          /* deliveries to subscribers that died since */
 	uint64_t armed;             /* the publish timer's deadline */
 	uint64_t sub_reads;
 	uint64_t deliveries, dups, reorders, foreign, stream_errors, connect_errors;
 	uint64_t expected;          /* ready subs x accepted events, once known */
 	uint64_t connect_deadline, t_done;
+	uint64_t t_conn_half, t_conn_resume, t_conn_all; /* connecting, less the pause */
 	uint64_t t0, t_last_pub, t_last_delivery, deadline, now_read;
 	uint64_t sub_req_len;
 	char sub_req[512];
@@ -511,6 +527,7 @@ static struct {
 #define TAG_SUB 1u
 #define TAG_PUB 2u
 #define TAG_TIMER 3u
+#define TAG_TICK 4u
 
 static uint64_t ev_data(unsigned tag, unsigned long idx)
 {
@@ -638,6 +655,14 @@ static void sub_head_in(struct sub *s, size_t end)
 	}
 	s->chunked = h.chunked;
 	s->st = SUB_STREAM;
+	if (opt.read_every_ms > 0) { /* from now on, read on the tick */
+		struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP,
+					 .data.u64 = ev_data(TAG_SUB, (unsigned long)(s - g.subs))};
+
+		ep_set(EPOLL_CTL_DEL, s->fd, 0, 0);
+		if (epoll_ctl(g.ep_subs, EPOLL_CTL_ADD, s->fd, &ev) < 0)
+			fprintf(stderr, "loadclient: epoll_ctl: %s\n", strerror(errno));
+	}
 	g.connecting--;
 	g.ready++;
 	if (rest > 0 && sub_body(s, s->head + end, rest) != 0) {
@@ -741,6 +766,27 @@ static void sub_event(unsigned long i, uint32_t events)
 		sub_read(s);
 }
 
+/* The read tick: every stream with bytes waiting, read to the end (level-
+ * triggered, so a stream is reported until read dry; the rounds are
+ * bounded in case the server outruns us). */
+static void read_tick(void)
+{
+	struct epoll_event evs[EPOLL_BATCH];
+	uint64_t x;
+	unsigned long rounds = opt.subs / EPOLL_BATCH + 2;
+
+	if (read(g.tick, &x, sizeof(x)) < 0 && errno != EAGAIN)
+		perror("loadclient: timerfd");
+	for (unsigned long r = 0; r < rounds; r++) {
+		int n = epoll_wait(g.ep_subs, evs, EPOLL_BATCH, 0);
+
+		for (int i = 0; i < n; i++)
+			sub_event((unsigned long)(evs[i].data.u64 & 0xffffffffu), evs[i].events);
+		if (n < EPOLL_BATCH)
+			break;
+	}
+}
+
 /* ---- publisher */
 
 static uint64_t due_ns(uint64_t seq)
@@ -764,7 +810,7 @@ static void pub_begin_request(unsigned long i)
 	struct pub *p = &g.pubs[i];
 	char body[4096];
 	int n, hl;
-	uint64_t t = now_ns();
+	uint64_t t = opt.stamp_scheduled ? due_ns(p->seq) : now_ns();
 
 	n = snprintf(body, sizeof(body), "t=%" PRIu64 " seq=%" PRIu64 " ", t, p->seq);
 	while ((unsigned long)n < opt.size && (size_t)n < sizeof(body) - 1) {
@@ -799,6 +845,7 @@ static void pub_start(unsigned long i, uint64_t seq)
 	}
 	p->reused = false;
 	p->fd = connect_nb();
+	g.pub_connects++;
 	if (p->fd < 0) {
 		g.pub_errors++;
 		g.pubs_done++;
@@ -1048,9 +1095,11 @@ static void step(uint64_t now)
 		while (g.next_sub < g.half && g.connecting < CONNECT_INFLIGHT)
 			sub_start(g.next_sub++);
 		if (g.next_sub == g.half && g.half < opt.subs && g.connecting == 0) {
+			g.t_conn_half = now;
 			g.phase = PH_SETTLE_HALF;
 			g.deadline = now + SETTLE_NS;
 		} else if (g.next_sub == opt.subs && g.connecting == 0) {
+			g.t_conn_all = now;
 			g.phase = PH_SETTLE;
 			g.deadline = now + SETTLE_NS;
 		} else if (now >= g.connect_deadline) {
@@ -1073,6 +1122,7 @@ static void step(uint64_t now)
 			g.mem_half = proc_mem();
 			g.half_ready = g.ready;
 			g.half = opt.subs;
+			g.t_conn_resume = now_ns();
 			g.phase = PH_CONNECT;
 		}
 		break;
@@ -1150,6 +1200,8 @@ static void report(uint64_t start)
 	long long n_second = g.half_ready ? (long long)n_idle - (long long)g.half_ready : 0;
 
 	double stall_wall = g.t0 && g.t_done > g.t0 ? (double)(g.t_done - g.t0) / 1e9 : 0;
+	uint64_t paused = g.t_conn_resume > g.t_conn_half ? g.t_conn_resume - g.t_conn_half : 0;
+	double connect_s = g.t_conn_all > start ? (double)(g.t_conn_all - start - paused) / 1e9 : 0;
 
 	finish_counts(&gaps);
 	errors = g.stream_errors + g.connect_errors + g.pub_errors + g.foreign;
@@ -1166,7 +1218,7 @@ static void report(uint64_t start)
 	       "\"private_dirty_per_sub_b\":%.0f,\"mem_half_private_dirty_kb\":%llu,"
 	       "\"half_ready\":%lu,\"marginal_private_dirty_per_sub_b\":%.0f,"
 	       "\"cpu_pressure_pct\":%.1f,\"sub_reads\":%" PRIu64 ",\"events_per_read\":%.2f,"
-	       "\"wall_s\":%.1f}\n",
+	       "\"pub_connects\":%" PRIu64 ",\"connect_s\":%.3f,\"read_every_ms\":%.1f,\"wall_s\":%.1f}\n",
 	       opt.label, opt.subs, n_idle, opt.events, g.pubs_ok, opt.burst, opt.rate,
 	       g.deliveries, (uint64_t)n_idle * g.pubs_ok, dur, pub_dur,
 	       dur > 0 ? (double)g.deliveries / dur : 0, (double)hist_quantile(0.50) / 1e3,
@@ -1181,8 +1233,23 @@ static void report(uint64_t start)
 	       stall_wall > 0 && g.stall1 >= g.stall0 ? (double)(g.stall1 - g.stall0) / stall_wall / 1e4
 						      : 0,
 	       g.sub_reads, g.sub_reads ? (double)g.deliveries / (double)g.sub_reads : 0,
-	       (double)(now_ns() - start) / 1e9);
+	       g.pub_connects, connect_s, opt.read_every_ms, (double)(now_ns() - start) / 1e9);
 	fflush(stdout);
+}
+
+/* The periodic timer of --read-every-ms and the epoll set it reads. */
+static int start_read_tick(void)
+{
+	uint64_t ns = (uint64_t)(opt.read_every_ms * 1e6);
+	struct itimerspec its = {{(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)},
+				 {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)}};
+
+	g.ep_subs = epoll_create1(EPOLL_CLOEXEC);
+	g.tick = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (g.ep_subs < 0 || g.tick < 0 || timerfd_settime(g.tick, 0, &its, NULL) < 0)
+		return -1;
+	ep_set(EPOLL_CTL_ADD, g.tick, EPOLLIN, ev_data(TAG_TICK, 0));
+	return 0;
 }
 
 static void raise_nofile(rlim_t want)
@@ -1210,14 +1277,15 @@ static void usage(const char *argv0)
 		"usage: %s --port P --subs N --events M --rate R [--host A] [--sub-path P]\n"
 		"       [--pub-path P] [--burst B] [--pub-conns C] [--size BYTES]\n"
 		"       [--server-pid PID]... [--connect-timeout S] [--drain-timeout S]\n"
-		"       [--max-seconds S] [--label TEXT]\n",
+		"       [--max-seconds S] [--label TEXT] [--read-every-ms MS] [--stamp-scheduled]\n",
 		argv0);
 }
 
 static int parse_args(int argc, char **argv)
 {
 	enum { O_HOST = 256, O_PORT, O_SUBPATH, O_PUBPATH, O_SUBS, O_EVENTS, O_RATE, O_BURST,
-	       O_PUBCONNS, O_SIZE, O_PID, O_CTO, O_DTO, O_MAX, O_LABEL };
+	       O_PUBCONNS, O_SIZE, O_PID, O_CTO, O_DTO, O_MAX, O_LABEL, O_READEVERY,
+	       O_STAMPSCHED };
 	static const struct option lo[] = {
 		{"host", required_argument, NULL, O_HOST},
 		{"port", required_argument, NULL, O_PORT},
@@ -1234,6 +1302,8 @@ static int parse_args(int argc, char **argv)
 		{"drain-timeout", required_argument, NULL, O_DTO},
 		{"max-seconds", required_argument, NULL, O_MAX},
 		{"label", required_argument, NULL, O_LABEL},
+		{"read-every-ms", required_argument, NULL, O_READEVERY},
+		{"stamp-scheduled", no_argument, NULL, O_STAMPSCHED},
 		{NULL, 0, NULL, 0},
 	};
 	int o;
@@ -1258,11 +1328,14 @@ static int parse_args(int argc, char **argv)
 		case O_DTO: opt.drain_timeout = strtod(optarg, NULL); break;
 		case O_MAX: opt.max_seconds = strtod(optarg, NULL); break;
 		case O_LABEL: opt.label = optarg; break;
+		case O_READEVERY: opt.read_every_ms = strtod(optarg, NULL); break;
+		case O_STAMPSCHED: opt.stamp_scheduled = true; break;
 		default: return -1;
 		}
 	}
 	if (optind != argc || opt.port == 0 || opt.port > 65535 || opt.events == 0 ||
-	    opt.rate <= 0 || opt.burst == 0 || opt.size > 3000 || opt.subs > 1000000 ||
+	    opt.rate <= 0 || opt.burst == 0 || !(opt.read_every_ms >= 0 && opt.read_every_ms <= 1000) ||
+	    opt.size > 3000 || opt.subs > 1000000 ||
 	    strlen(opt.pub_path) > 400 || strlen(opt.sub_path) > 400 || strchr(opt.label, '"'))
 		return -1;
 	if (opt.pub_conns == 0)
@@ -1310,6 +1383,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	ep_set(EPOLL_CTL_ADD, g.tfd, EPOLLIN, ev_data(TAG_TIMER, 0));
+	if (opt.read_every_ms > 0 && start_read_tick() != 0) {
+		perror("loadclient: read tick");
+		return 1;
+	}
 	g.mem0 = proc_mem();
 	g.phase = PH_CONNECT;
 	g.half = opt.subs >= 100 ? opt.subs / 2 : opt.subs;
@@ -1347,6 +1424,8 @@ int main(int argc, char **argv)
 				sub_event(idx, evs[i].events);
 			else if (tag == TAG_PUB)
 				pub_event(idx, evs[i].events);
+			else if (tag == TAG_TICK)
+				read_tick();
 			else {
 				uint64_t x;
 
@@ -1371,5 +1450,9 @@ int main(int argc, char **argv)
 	free(g.rbuf);
 	close(g.tfd);
 	close(g.ep);
+	if (opt.read_every_ms > 0) {
+		close(g.tick);
+		close(g.ep_subs);
+	}
 	return 0;
 }

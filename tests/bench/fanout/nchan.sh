@@ -2,12 +2,15 @@
 # Run Nchan (Debian's nginx + libnginx-mod-nchan) with nchan.conf under a
 # private prefix: never the system configuration, never the system logs.
 #
-#   nchan.sh start PREFIX PORT CONNS [CPU]   prints "MASTER_PID WORKER_PID"
+#   nchan.sh start PREFIX PORT CONNS [CPUS [WORKERS]]
+#                       prints "MASTER_PID WORKER_PID..."
 #   nchan.sh stop PREFIX
 #
-# start writes PREFIX/nginx.conf, starts nginx in the foreground (daemon
-# off) in the background, pinned to CPU if given, and waits until it
-# listens on 127.0.0.1:PORT (5 s at most). Subscribers: GET /sub (event
+# start writes PREFIX/nginx.conf for WORKERS worker processes (default 1;
+# CONNS connections each), starts nginx in the foreground (daemon off) in
+# the background, pinned to CPUS (a taskset list, "" for none) if given,
+# and waits until every worker is up and it listens on 127.0.0.1:PORT
+# (5 s at most). Subscribers: GET /sub (event
 # stream); publisher: POST /pub. stop sends SIGTERM to the master whose
 # pid it wrote and waits for it (5 s at most, then SIGKILL).
 set -u
@@ -16,13 +19,13 @@ NGINX=${NGINX:-/usr/sbin/nginx}
 
 case ${1:-} in
 start)
-	prefix=$2 port=$3 conns=$4 cpu=${5:-}
+	prefix=$2 port=$3 conns=$4 cpu=${5:-} workers=${6:-1}
 	mkdir -p "$prefix/tmp"
 	nofile=$(( conns + 1024 ))
 	hard=$(ulimit -Hn)
 	[ "$hard" != unlimited ] && [ "$nofile" -gt "$hard" ] && nofile=$hard
 	sed -e "s|@PREFIX@|$prefix|g" -e "s|@PORT@|$port|g" \
-	    -e "s|@CONNS@|$conns|g" -e "s|@NOFILE@|$nofile|g" \
+	    -e "s|@CONNS@|$conns|g" -e "s|@NOFILE@|$nofile|g" -e "s|@WORKERS@|$workers|g" \
 	    "$here/nchan.conf" > "$prefix/nginx.conf"
 	pin=()
 	[ -n "$cpu" ] && pin=(taskset -c "$cpu")
@@ -31,9 +34,9 @@ start)
 	master=$!
 	echo "$master" > "$prefix/master.pid"
 	for _ in $(seq 50); do
-		worker=$(pgrep -P "$master" | head -n1)
-		if [ -n "$worker" ] && ss -Htln "sport = :$port" | grep -q .; then
-			echo "$master $worker"
+		mapfile -t wk < <(pgrep -P "$master")
+		if [ "${#wk[@]}" -ge "$workers" ] && ss -Htln "sport = :$port" | grep -q .; then
+			echo "$master ${wk[*]}"
 			exit 0
 		fi
 		kill -0 "$master" 2>/dev/null || break
@@ -56,7 +59,7 @@ stop)
 	exit 0
 	;;
 *)
-	echo "usage: nchan.sh start PREFIX PORT CONNS [CPU] | stop PREFIX" >&2
+	echo "usage: nchan.sh start PREFIX PORT CONNS [CPUS [WORKERS]] | stop PREFIX" >&2
 	exit 2
 	;;
 esac

@@ -2,15 +2,23 @@
  * rawbaseline: the fan-out benchmark's lower bound. No libsse: a minimal
  * epoll server with the relay's publish path and wire bytes.
  *
- *     rawbaseline --port P [--bind 127.0.0.1]
+ *     rawbaseline --port P [--bind 127.0.0.1] [--sndbuf B] [--keep-alive 0|1]
  *
  * prints "rawbaseline: listening on http://ADDR:PORT/" and then:
  *
  *   GET  <any path>         a subscriber: a minimal 200 head, ":\n\n",
  *                           then every event published from then on
  *   POST <path>[?event=T]   the body (Content-Length only) is one event's
- *                           data: 202 and its id, and the connection
- *                           closes, as sse-relay does
+ *                           data: 202 and its id; the connection then
+ *                           closes, or with --keep-alive 1 waits for the
+ *                           client's next request (HTTP/1.1 without
+ *                           "Connection: close"), as sse-relay does
+ *
+ * Socket options, so that a ratio against sse-relay compares like with
+ * like: TCP_NODELAY on every connection (as sse-relay), and with
+ * --sndbuf B > 0 a subscriber's SO_SNDBUF set to B once its head is
+ * written (sse-relay's --sndbuf, 65536 by default there; 0 here: the
+ * kernel's own, autotuned, as this program always did).
  *
  * An event is appended once, as "id: N\nevent: T\ndata: LINE\n...\n", to
  * one shared buffer; each subscriber holds an offset into it. Once per
@@ -59,6 +67,8 @@ struct req {
 	size_t body_len, body_want;
 	char reply[160];
 	size_t reply_len, reply_sent;
+	size_t body_from_head; /* body bytes that came in the head's reads */
+	bool keep;             /* keep the connection for the next request */
 };
 
 struct conn {
@@ -81,6 +91,8 @@ static struct {
 	uint64_t next_id;
 	bool published;
 	bool stop;
+	int sndbuf;      /* a subscriber's SO_SNDBUF; 0: the kernel's */
+	bool keep_alive; /* answer publishes without closing */
 } g;
 
 static void conn_close(struct conn *c)
@@ -208,8 +220,8 @@ static void reply(struct conn *c, int status, const char *reason, const char *bo
 	struct req *rq = c->rq;
 	int n = snprintf(rq->reply, sizeof(rq->reply),
 			 "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-			 "Connection: close\r\n\r\n%s",
-			 status, reason, strlen(body), body);
+			 "%s\r\n%s",
+			 status, reason, strlen(body), rq->keep ? "" : "Connection: close\r\n", body);
 
 	rq->reply_len = n > 0 && (size_t)n < sizeof(rq->reply) ? (size_t)n : 0;
 	rq->reply_sent = 0;
@@ -243,9 +255,22 @@ static bool make_subscriber(struct conn *c)
 	c->rq = NULL;
 	c->st = ST_SUB;
 	c->off = g.base + g.len; /* live events only */
+	if (g.sndbuf > 0)
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &g.sndbuf, sizeof(g.sndbuf));
 	c->index = (uint32_t)g.nsubs;
 	g.subs[g.nsubs++] = c;
 	return true;
+}
+
+/* Does [p, p + n) hold word, in any case? */
+static bool strcasestr_n(const char *p, size_t n, const char *word)
+{
+	size_t wl = strlen(word);
+
+	for (size_t i = 0; i + wl <= n; i++)
+		if (strncasecmp(p + i, word, wl) == 0)
+			return true;
+	return false;
 }
 
 /* The head is in: route it. false if c was closed. */
@@ -274,6 +299,8 @@ static bool head_done(struct conn *c)
 		rq->type_len = (size_t)(ve - v) < sizeof(rq->type) ? (size_t)(ve - v) : 0;
 		memcpy(rq->type, v, rq->type_len);
 	}
+	/* HTTP/1.1 keeps the connection unless the client says close. */
+	rq->keep = g.keep_alive && tend + 9 <= end && memcmp(tend, " HTTP/1.1", 9) == 0;
 	for (const char *p = h; p < end;) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
 
@@ -281,6 +308,9 @@ static bool head_done(struct conn *c)
 			break;
 		if ((size_t)(eol - p) > 15 && strncasecmp(p, "content-length:", 15) == 0)
 			cl = strtoll(p + 15, NULL, 10);
+		else if ((size_t)(eol - p) > 11 && strncasecmp(p, "connection:", 11) == 0 &&
+			 strcasestr_n(p + 11, (size_t)(eol - p - 11), "close"))
+			rq->keep = false;
 		p = eol + 1;
 	}
 	if (cl < 0 || cl > BODY_MAX) {
@@ -297,6 +327,7 @@ static bool head_done(struct conn *c)
 	if (rq->body_len > rq->body_want)
 		rq->body_len = rq->body_want;
 	memcpy(rq->body, rq->head + rq->head_end, rq->body_len);
+	rq->body_from_head = rq->body_len;
 	c->st = ST_BODY;
 	return true;
 }
@@ -321,6 +352,19 @@ static size_t find_head_end(const char *b, size_t len)
 	return 0;
 }
 
+/* A whole head is buffered (head_end set): route it and take in the
+ * body bytes that came with it. false if c was closed. */
+static bool head_in(struct conn *c)
+{
+	struct req *rq = c->rq;
+
+	if (!head_done(c))
+		return false;
+	if (c->st == ST_BODY && rq->body_len == rq->body_want)
+		body_done(c);
+	return true;
+}
+
 /* Read until EAGAIN, driving the request forward. false if c was closed;
  * a reply is left for the caller to write. */
 static bool on_input(struct conn *c)
@@ -334,6 +378,13 @@ static bool on_input(struct conn *c)
 		ssize_t n;
 
 		if (c->st == ST_HEAD) {
+			if (rq->head_end == 0 && rq->head_len > 0)
+				rq->head_end = find_head_end(rq->head, rq->head_len);
+			if (rq->head_end > 0) { /* one kept from the last read */
+				if (!head_in(c))
+					return false;
+				continue;
+			}
 			if (rq->head_len == HEAD_MAX) {
 				reply(c, 431, "Request Header Fields Too Large", "");
 				return true;
@@ -343,6 +394,8 @@ static bool on_input(struct conn *c)
 		} else if (c->st == ST_BODY) {
 			dst = rq->body + rq->body_len;
 			cap = rq->body_want - rq->body_len;
+		} else if (c->st == ST_SUB || c->st == ST_REPLY) {
+			return true; /* a next request waits until this one is answered */
 		} else {
 			dst = sink;
 			cap = sizeof(sink);
@@ -362,17 +415,6 @@ static bool on_input(struct conn *c)
 		}
 		if (c->st == ST_HEAD) {
 			rq->head_len += (size_t)n;
-			rq->head_end = find_head_end(rq->head, rq->head_len);
-			if (rq->head_end > 0) {
-				if (!head_done(c))
-					return false;
-				if (c->st == ST_SUB || c->st == ST_REPLY)
-					return true;
-				if (c->st == ST_BODY && rq->body_len == rq->body_want) {
-					body_done(c);
-					return true;
-				}
-			}
 		} else if (c->st == ST_BODY) {
 			rq->body_len += (size_t)n;
 			if (rq->body_len == rq->body_want) {
@@ -383,8 +425,28 @@ static bool on_input(struct conn *c)
 	}
 }
 
-/* Write the reply; then shut the write side and read until the client
- * closes (closing with unread input would reset the connection). */
+/* The answer is out and the client keeps the connection: start over,
+ * with what it sent past this request's body. false if c was closed. */
+static bool next_request(struct conn *c)
+{
+	struct req *rq = c->rq;
+	size_t used = rq->head_end + rq->body_from_head;
+	size_t rest = rq->head_len > used ? rq->head_len - used : 0;
+
+	memmove(rq->head, rq->head + used, rest);
+	free(rq->body);
+	rq->body = NULL;
+	rq->head_len = rest;
+	rq->head_end = rq->type_len = rq->body_len = rq->body_want = rq->body_from_head = 0;
+	rq->reply_len = rq->reply_sent = 0;
+	rq->keep = false;
+	c->st = ST_HEAD;
+	return on_input(c);
+}
+
+/* Write the reply; then either wait for the next request, or shut the
+ * write side and read until the client closes (closing with unread input
+ * would reset the connection). */
 static bool write_reply(struct conn *c)
 {
 	struct req *rq = c->rq;
@@ -402,6 +464,11 @@ static bool write_reply(struct conn *c)
 			return false;
 		}
 		rq->reply_sent += (size_t)n;
+	}
+	if (rq->keep) {
+		if (!next_request(c))
+			return false;
+		return c->st == ST_REPLY ? write_reply(c) : true;
 	}
 	(void)shutdown(c->fd, SHUT_WR);
 	c->st = ST_LINGER;
@@ -483,6 +550,7 @@ int main(int argc, char **argv)
 	socklen_t sl = sizeof(sa);
 	const char *bind_addr = "127.0.0.1";
 	long port = -1;
+	bool bad = false;
 	sigset_t set;
 	int on = 1;
 	char host[INET_ADDRSTRLEN];
@@ -492,10 +560,17 @@ int main(int argc, char **argv)
 			port = strtol(argv[i + 1], NULL, 10);
 		else if (strcmp(argv[i], "--bind") == 0)
 			bind_addr = argv[i + 1];
+		else if (strcmp(argv[i], "--sndbuf") == 0)
+			g.sndbuf = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--keep-alive") == 0)
+			g.keep_alive = atoi(argv[i + 1]) != 0;
+		else
+			bad = true;
 	}
-	if (port < 0 || port > 65535 || argc % 2 != 1 ||
+	if (bad || port < 0 || port > 65535 || argc % 2 != 1 || g.sndbuf < 0 ||
 	    inet_pton(AF_INET, bind_addr, &sa.sin_addr) != 1) {
-		fprintf(stderr, "usage: %s --port P [--bind IPV4]\n", argv[0]);
+		fprintf(stderr, "usage: %s --port P [--bind IPV4] [--sndbuf B] [--keep-alive 0|1]\n",
+			argv[0]);
 		return 2;
 	}
 	raise_nofile();

@@ -58,6 +58,7 @@ struct sse_hub {
 	uint64_t window_ms;       /* the batching window; 0: none */
 	uint64_t now_ms;          /* the latest time the caller gave */
 	uint64_t batch_due;       /* when the open batch goes out; SSE_NO_DEADLINE: none */
+	size_t ring_events, ring_bytes; /* the ring's bounds: a batch never fills half */
 	sse_hub_drop_fn on_drop;
 	void *user;
 	struct sse_history history; /* fetch NULL: no provider */
@@ -92,6 +93,8 @@ static int hub_init(struct sse_hub *h, const struct sse_hub_config *cfg)
 	if (cfg->size > OLD_CONFIG_SIZE)
 		h->window_ms = cfg->window_ms;
 	h->batch_due = SSE_NO_DEADLINE;
+	h->ring_events = cfg->ring.max_events;
+	h->ring_bytes = cfg->ring.max_bytes;
 	return rc;
 }
 
@@ -630,14 +633,28 @@ int sse_hub_subscribe(struct sse_hub *h, struct sse_stream *s, const char *last_
 	return rc;
 }
 
+/* The provider goes away: whoever is parked on it, with a question out
+ * or waiting to ask the next one, can no longer be served. Downward, as
+ * in fan_out(): on_drop may free other subscribers. */
+static void drop_parked(struct sse_hub *h)
+{
+	for (size_t i = h->count; i-- > 0 && h->parked > 0;) {
+		if (i < h->count && park_of(h, h->subs[i]) != NULL)
+			drop(h, h->subs[i], SSE_ERR_IO);
+	}
+}
+
 int sse_hub_set_history(struct sse_hub *h, const struct sse_history *provider)
 {
-	if (h == NULL || h->parked > 0)
+	if (h == NULL)
 		return SSE_ERR_INVALID;
 	if (provider == NULL) {
+		drop_parked(h);
 		h->history = (struct sse_history){0};
 		return 0;
 	}
+	if (h->parked > 0)
+		return SSE_ERR_INVALID;
 	/* Numbers are what a log and the ring share: ring ids only. */
 	if (provider->size != sizeof(*provider) || provider->fetch == NULL ||
 	    provider->cancel == NULL || sse_replay_next_number(h->ring) == 0)
@@ -742,13 +759,29 @@ int sse_hub_writable(struct sse_hub *h, struct sse_stream *s)
  * another one dry) has nothing owed up to the live end, so skipping it
  * loses nothing.
  */
+/*
+ * Whether the batching window still holds what was published since the
+ * last pass. Early is allowed, late is not: a batch that fills half of
+ * the ring goes at once, or subscribers that kept up would fall out of
+ * the ring before the window ends.
+ */
+static bool window_holds(const struct sse_hub *h, uint64_t live)
+{
+	if (h->batch_due == SSE_NO_DEADLINE || h->now_ms >= h->batch_due)
+		return false;
+	if (live - h->flushed_seq >= (h->ring_events + 1) / 2 ||
+	    h->flushed_seq < sse_replay_first_seq(h->ring))
+		return false;
+	return sse__replay_backlog(h->ring, h->flushed_seq) < h->ring_bytes / 2;
+}
+
 static void fan_out(struct sse_hub *h)
 {
 	uint64_t live = sse_replay_next_seq(h->ring);
 
 	if (live == h->flushed_seq)
 		return;
-	if (h->batch_due != SSE_NO_DEADLINE && h->now_ms < h->batch_due)
+	if (window_holds(h, live))
 		return; /* the window is open: sse_hub_tick() at its deadline */
 	h->flushed_seq = live;
 	h->batch_due = SSE_NO_DEADLINE;

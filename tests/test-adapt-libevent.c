@@ -674,6 +674,35 @@ START_TEST(test_libevent_resume_bad_escape_is_400)
 }
 END_TEST
 
+/* A HEAD has no body, so it gets no stream (405), and nothing of it can
+ * end up on another connection: the GET after it gets each event once. */
+START_TEST(test_libevent_head_gets_no_stream)
+{
+	static const char head[] = "HEAD /events HTTP/1.1\r\nHost: t\r\n\r\n";
+	struct client h, c;
+
+	fx_default();
+	client_init(&h, dial(0), 0, true);
+	ck_assert_int_eq(write(h.fd, head, sizeof(head) - 1), (ssize_t)(sizeof(head) - 1));
+	ck_assert(pump(&h, 0, at_eof, 2000, 0) || h.state != HEAD);
+	ck_assert_int_eq(fx.serve_rc, SSE_ERR_INVALID);
+	ck_assert_ptr_nonnull(strstr(h.head, "http/1.1 405"));
+	ck_assert_uint_eq(sse_hub_count(fx.hub), 0);
+	client_get(&c, 0, "/events", "", 0);
+	ck_assert(pump(&c, 0, opened, 2000, 0));
+	for (size_t i = 0; i < 3; i++)
+		publish(i, 10 + i);
+	want_events = 3;
+	ck_assert(pump(&c, 0, got_all, 2000, 0));
+	ck_assert_uint_eq(c.got, 3);
+	ck_assert_uint_eq(c.bad, 0);
+	ck_assert_uint_eq(c.comments, 1); /* its own opening comment only */
+	client_free(&h);
+	client_free(&c);
+	fx_stop();
+}
+END_TEST
+
 /* An id of the ring's epoch it no longer holds: the reset event, then live. */
 START_TEST(test_libevent_resume_lost_id_gets_reset)
 {
@@ -858,6 +887,7 @@ static Suite *libevent_suite(void)
 	tcase_add_test(tc, test_libevent_resume_by_header);
 	tcase_add_test(tc, test_libevent_resume_by_query);
 	tcase_add_test(tc, test_libevent_resume_bad_escape_is_400);
+	tcase_add_test(tc, test_libevent_head_gets_no_stream);
 	tcase_add_test(tc, test_libevent_resume_lost_id_gets_reset);
 	tcase_add_test(tc, test_libevent_arguments);
 	suite_add_tcase(s, tc);

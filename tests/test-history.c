@@ -582,6 +582,42 @@ END_TEST
 
 /* ---- queue room, heartbeats */
 
+/* Taking the provider off drops whoever is parked on it: one with a
+ * question out (cancelled) and one waiting for its queue to drain before
+ * asking again; the provider is never called after that. */
+START_TEST(test_history_provider_taken_off_drops_parked)
+{
+	struct sse_hub *h = new_hub(4);
+	int asked;
+
+	for (int i = 0; i < 4; i++)
+		log_append_sized(i == 2 ? 1500 : 700);
+	fill_log(h, 0);
+	for (uint64_t n = 1; n <= 4; n++)
+		node_gets(h, n);
+	fill_log(h, 10);
+	ck_assert_int_eq(sse_stream_set_queue_limit(ss[0], 2048), 0);
+	ck_assert_int_eq(subscribe(h, 0, EPOCH "0"), SSE_REPLAY_HISTORY);
+	ws[0].wouldblock_left = 1000;
+	ck_assert_int_eq(loop_turn(), 1);
+	ck_assert_int_eq(open_count(), 0); /* parked, waiting to drain */
+	ck_assert_int_eq(subscribe(h, 1, EPOCH "1"), SSE_REPLAY_HISTORY);
+	ck_assert_int_eq(open_count(), 1); /* parked, asking */
+	asked = nq;
+	ck_assert_int_eq(sse_hub_set_history(h, NULL), 0);
+	ck_assert_int_eq(drops, 2);
+	ck_assert_int_eq(drop_err[0], SSE_ERR_IO);
+	ck_assert_int_eq(drop_err[1], SSE_ERR_IO);
+	ck_assert_int_eq(cancels, 1);
+	ck_assert_uint_eq(sse_hub_count(h), 0);
+	ws[0].wouldblock_left = 0;
+	publish_live(h);
+	ck_assert_int_eq(sse_hub_flush(h), 0);
+	ck_assert_int_eq(nq, asked); /* nobody asked the provider again */
+	free_all(h);
+}
+END_TEST
+
 START_TEST(test_history_frame_larger_than_room)
 {
 	/* Queue limit 2048, a transport that takes nothing: 700 + 700 fit,
@@ -793,11 +829,11 @@ START_TEST(test_history_config_checks)
 	ck_assert_int_eq(subscribe(h, 0, EPOCH "1"), SSE_REPLAY_FOUND);
 	ck_assert_int_eq(sse_hub_set_history(h, NULL), 0);
 	ck_assert_int_eq(sse_hub_set_history(h, &provider), 0);
-	/* Not while one is parked on it. */
+	/* Not another provider while one is parked on this one. */
 	ck_assert_int_eq(subscribe(h, 1, EPOCH "0"), SSE_REPLAY_FOUND);
 	fill_log(h, 10);
 	ck_assert_int_eq(subscribe(h, 2, EPOCH "1"), SSE_REPLAY_HISTORY);
-	ck_assert_int_eq(sse_hub_set_history(h, NULL), SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_hub_set_history(h, &provider), SSE_ERR_INVALID);
 	/* Calls on a question not out are refused or ignored. */
 	while (loop_turn() > 0)
 		;
@@ -827,6 +863,7 @@ Suite *history_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("room");
 	tcase_add_test(tc, test_history_frame_larger_than_room);
+	tcase_add_test(tc, test_history_provider_taken_off_drops_parked);
 	tcase_add_test(tc, test_history_frame_larger_than_queue_limit_drops);
 	tcase_add_test(tc, test_history_heartbeats_while_parked);
 	suite_add_tcase(s, tc);

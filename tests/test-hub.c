@@ -299,6 +299,39 @@ START_TEST(test_hub_batching_window)
 }
 END_TEST
 
+/* More published within one window than the ring holds: the window gives
+ * way (a batch never fills half the ring), so a subscriber that keeps up
+ * is never dropped for it and gets every event once, in order. */
+START_TEST(test_hub_window_gives_way_to_the_ring)
+{
+	struct sse_hub_config cfg = {.size = sizeof(cfg),
+				     .ring = {.size = sizeof(cfg.ring), .max_events = 8,
+					      .max_bytes = 1 << 16, .epoch = ""},
+				     .heartbeat_ms = 1000, .window_ms = 2};
+	struct sse_hub *h = NULL;
+	char want[1024];
+	size_t n = 0;
+
+	drops = 0;
+	free_on_drop = 0;
+	ck_assert_int_eq(sse_hub_new(&h, &cfg, on_drop, NULL, NULL), 0);
+	new_sub(0, NULL);
+	ck_assert_int_eq(sse_hub_subscribe(h, ss[0], NULL, 0, NULL), 0);
+	n += (size_t)snprintf(want + n, sizeof(want) - n, ":\n");
+	for (int i = 1; i <= 20; i++) {
+		publish_at(h, "e", 100); /* all within one window */
+		ck_assert_int_eq(sse_hub_flush(h), 0);
+		n += (size_t)snprintf(want + n, sizeof(want) - n, "id: %d\ndata: e\n\n", i);
+	}
+	ck_assert_int_eq(sse_hub_tick(h, 102, NULL), 0);
+	ck_assert_int_eq(drops, 0);
+	expect_output(&ws[0], want);
+	ck_assert_int_lt(ws[0].calls, 20); /* still batched: fewer writes than events */
+	sse_hub_free(h);
+	free_subs(1);
+}
+END_TEST
+
 /* A 0.1 config (no window_ms) is accepted and delivers at once; any
  * other size is refused. */
 START_TEST(test_hub_config_sizes)
@@ -953,6 +986,7 @@ static Suite *hub_suite(void)
 	tcase_add_test(tc, test_hub_slow_subscriber_dropped_others_unaffected);
 	tcase_add_test(tc, test_hub_blocked_subscriber_costs_no_calls);
 	tcase_add_test(tc, test_hub_batching_window);
+	tcase_add_test(tc, test_hub_window_gives_way_to_the_ring);
 	tcase_add_test(tc, test_hub_config_sizes);
 	tcase_add_test(tc, test_hub_max_lag_drops_at_next_flush);
 	tcase_add_test(tc, test_hub_dropped_client_resumes_without_loss);

@@ -210,10 +210,13 @@ SSE_API size_t sse_hub_count(const struct sse_hub *h);
  * SSE_ERR_TOO_LARGE for a frame larger than its queue limit
  * (sse_stream_set_queue_limit()).
  * @param h        The hub.
- * @param provider Copied; NULL: none from now on.
+ * @param provider Copied; NULL: none from now on, and every subscriber
+ *                 still parked on the old one (asking, or waiting to ask
+ *                 for its next page) is dropped through on_drop with
+ *                 SSE_ERR_IO: its client comes back with its id later.
  * @return 0, or SSE_ERR_INVALID: a NULL hub, provider->size unknown, a
- *         callback missing, a ring with application ids, or subscribers
- *         still parked on the provider in place.
+ *         callback missing, a ring with application ids, or a provider
+ *         given while subscribers are parked on the one in place.
  * @since 0.3
  */
 SSE_API int sse_hub_set_history(struct sse_hub *h, const struct sse_history *provider);

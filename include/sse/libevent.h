@@ -177,7 +177,9 @@ SSE_API void sse_event_driver_wake(struct sse_event_driver *d);
  * @return 0, or
  * @retval SSE_ERR_HTTP    a malformed %-escape in the id: answered 400.
  * @retval SSE_ERR_NOMEM   answered 503.
- * @retval SSE_ERR_INVALID d or req is NULL (req, if any, answered 500).
+ * @retval SSE_ERR_INVALID d or req is NULL (req, if any, answered 500), or
+ *         req is not a GET (answered 405 with Allow: GET: a HEAD gets no
+ *         body, so no stream).
  * @retval other negative  sse_hub_subscribe() failed after the head went
  *                         out: the connection is closed.
  * @since 0.2

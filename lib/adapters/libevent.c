@@ -539,6 +539,13 @@ int sse_event_serve(struct sse_event_driver *d, struct evhttp_request *req,
 			evhttp_send_error(req, 500, NULL);
 		return SSE_ERR_INVALID;
 	}
+	/* Only a GET has a body: evhttp sends nothing of a HEAD's chunks, and
+	 * would leave this stream's pieces for the next connection to send. */
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+		evhttp_send_error(req, 405, NULL);
+		return SSE_ERR_INVALID;
+	}
 	sse_event_driver_now(d);
 	rc = resume_id(d, req, buf, &heap, &heap_len, &id, &len);
 	if (rc < 0)

@@ -53,6 +53,7 @@ struct sse_h2_stream {
 	size_t want;   /* in the read callback: bytes the transport may stage */
 	size_t held;   /* handed to the send function, not completed */
 	bool in_read, in_send, deferred, subscribed, ending, reset, closed;
+	bool responding, wake_held; /* inside sse_h2_respond(): wakes wait for the handle */
 };
 
 static size_t min_size(size_t a, size_t b)
@@ -78,9 +79,13 @@ static const struct sse_allocator *st_alloc(const struct sse_h2_stream *st)
 	return st->has_alloc ? &st->alloc : NULL;
 }
 
+/* The application learns of a stream only once sse_h2_respond() returned
+ * it: a wake before that (the opening bytes) is held until then. */
 static void wake(struct sse_h2_stream *st)
 {
-	if (st->wake != NULL)
+	if (st->responding)
+		st->wake_held = true;
+	else if (st->wake != NULL)
 		st->wake(st, st->ctx);
 }
 
@@ -447,7 +452,7 @@ int sse_h2_respond(struct sse_h2_stream **out, nghttp2_session *session, int32_t
 		return SSE_ERR_NOMEM;
 	*st = (struct sse_h2_stream){.session = session, .id = stream_id, .hub = cfg->hub,
 				     .send = cfg->send, .wake = cfg->wake, .ctx = cfg->ctx,
-				     .has_alloc = cfg->alloc != NULL};
+				     .has_alloc = cfg->alloc != NULL, .responding = true};
 	if (cfg->alloc != NULL)
 		st->alloc = *cfg->alloc;
 	rc = stream_new(st, cfg, user);
@@ -463,5 +468,8 @@ int sse_h2_respond(struct sse_h2_stream **out, nghttp2_session *session, int32_t
 		return rc;
 	}
 	*out = st;
+	st->responding = false;
+	if (st->wake_held)
+		wake(st);
 	return 0;
 }

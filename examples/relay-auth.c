@@ -715,6 +715,14 @@ size_t auth_cors_lines(const struct conn *c, char *buf, size_t cap)
 	return (size_t)n;
 }
 
+/* /events, /publish, or a channel below one of them. */
+static bool cors_path(const char *path, size_t len, const char *base)
+{
+	size_t n = strlen(base);
+
+	return len >= n && memcmp(path, base, n) == 0 && (len == n || path[n] == '/');
+}
+
 bool auth_preflight(struct conn *c, const struct sse_http_request *req, const char *path,
 		    size_t path_len)
 {
@@ -725,7 +733,7 @@ bool auth_preflight(struct conn *c, const struct sse_http_request *req, const ch
 	enum auth_origin o = (enum auth_origin)c->u.req->origin;
 
 	if (!cors_on(&c->relay->auth) || !http_span_is(req->method, req->method_len, "OPTIONS") ||
-	    (!http_span_is(path, path_len, "/events") && !http_span_is(path, path_len, "/publish")))
+	    (!cors_path(path, path_len, "/events") && !cors_path(path, path_len, "/publish")))
 		return false;
 	/* An origin not allowed gets no CORS lines: its browser refuses. */
 	conn_reply(c, 200, o == AUTH_ORIGIN_LISTED || o == AUTH_ORIGIN_ANY ? allow : NULL,

@@ -220,11 +220,27 @@ static void free_request(struct conn *c)
 	c->u.req = NULL;
 }
 
+/* A subscriber's stream and hub: its own (CONN_F_CHANNEL), or the default's. */
+static struct sse_stream *conn_stream(const struct conn *c)
+{
+	return (c->flags & CONN_F_CHANNEL) ? c->u.sub->stream : c->u.stream;
+}
+
+static struct sse_hub *conn_hub(const struct conn *c)
+{
+	return (c->flags & CONN_F_CHANNEL) ? channel_hub(c->u.sub->ch) : c->relay->hub;
+}
+
 /* Whatever the connection's state holds: its request, or its stream. */
 static void free_state_part(struct conn *c)
 {
 	if (c->state == CONN_STREAMING || c->state == CONN_DRAINING) {
-		sse_stream_free(c->u.stream); /* also leaves the hub and its scheduler */
+		sse_stream_free(conn_stream(c)); /* also leaves the hub and its scheduler */
+		if (c->flags & CONN_F_CHANNEL) {
+			channel_release(c->relay, c->u.sub->ch);
+			free(c->u.sub);
+			c->flags &= (uint8_t)~CONN_F_CHANNEL;
+		}
 		c->u.stream = NULL;
 	} else {
 		free_request(c);
@@ -910,18 +926,18 @@ static long shutdown_retry(struct relay *r)
 static void drain_step(struct conn *c)
 {
 	struct relay *r = c->relay;
-	struct sse_stream *s = c->u.stream;
+	struct sse_stream *s = conn_stream(c);
 	int rc = 0;
 
 	if (c->state != CONN_DRAINING || (c->flags & CONN_F_LEFT_HUB))
 		return;
 	if (r->stopping && sse_stream_pending(s) > 0)
-		(void)sse_hub_writable(r->hub, s); /* may drop it: then it is closed */
+		(void)sse_hub_writable(conn_hub(c), s); /* may drop it: then it is closed */
 	if (c->state != CONN_DRAINING || !(c->flags & CONN_F_NL2) ||
 	    (r->stopping && sse_stream_pending(s) > 0))
 		return;
 	/* A rotation counts in the hub's drops_lifetime (/metrics). */
-	(void)sse_hub_unsubscribe_reason(r->hub, s, (c->flags & CONN_F_RETRY) || r->stopping
+	(void)sse_hub_unsubscribe_reason(conn_hub(c), s, (c->flags & CONN_F_RETRY) || r->stopping
 							   ? SSE_HUB_CLOSED : SSE_HUB_LIFETIME);
 	c->flags |= CONN_F_LEFT_HUB;
 	if (c->flags & CONN_F_RETRY)
@@ -962,11 +978,11 @@ void conn_drain_boundaries(struct relay *r)
 static void flush_subscriber(struct conn *c)
 {
 	if (c->flags & CONN_F_LEFT_HUB) {
-		if (sse_stream_flush(c->u.stream) != SSE_ERR_WOULDBLOCK)
+		if (sse_stream_flush(conn_stream(c)) != SSE_ERR_WOULDBLOCK)
 			conn_close(c); /* drained, or failed */
 		return;
 	}
-	(void)sse_hub_writable(c->relay->hub, c->u.stream);
+	(void)sse_hub_writable(conn_hub(c), conn_stream(c));
 	drain_step(c); /* a no-op unless it is draining and reached a boundary */
 }
 
@@ -991,16 +1007,29 @@ static void set_lifetime(struct conn *c, uint64_t not_after)
 }
 
 /* The stream has written the response head and its opening bytes. The
- * request goes: a subscriber is only its stream from now on. Its send
+ * request goes: a subscriber is only its stream from now on (and, in a
+ * named channel ch, which it holds: a small part apart). Its send
  * buffer is bounded (--sndbuf): what a slow reader is owed waits in the
  * ring, shared, rather than in a kernel buffer of its own. */
-void conn_subscribe(struct conn *c, struct sse_stream *s)
+void conn_subscribe(struct conn *c, struct sse_stream *s, struct relay_channel *ch)
 {
 	int sndbuf = c->relay->lim.sndbuf;
 	uint64_t not_after = c->u.req->not_after;
+	struct channel_sub *sub = ch != NULL ? malloc(sizeof(*sub)) : NULL;
 
+	if (ch != NULL && sub == NULL) {
+		sse_stream_free(s);
+		conn_close(c); /* bytes went out: no other answer fits */
+		return;
+	}
 	free_request(c);
 	c->u.stream = s;
+	if (sub != NULL) {
+		*sub = (struct channel_sub){.stream = s, .ch = ch};
+		channel_hold(ch);
+		c->u.sub = sub;
+		c->flags |= CONN_F_CHANNEL;
+	}
 	if (sndbuf > 0)
 		(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	set_lifetime(c, not_after);

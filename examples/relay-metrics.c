@@ -194,16 +194,24 @@ static void metric(FILE *f, const char *name, const char *kind, const char *help
 		suffix, kind, name, suffix, v);
 }
 
-/* Every counter of the hub, whichever this libsse has. */
+/* Every counter of the hubs, whichever this libsse has: summed over the
+ * channels (a label each would let clients grow the series without
+ * bound), with the channels gauge and how they came and went. */
 static void render_hub(FILE *f, const struct relay *r)
 {
 	struct sse_hub_stats st = {.size = sizeof(st)};
 
-	if (sse_hub_stats(r->hub, &st) != 0)
+	if (channels_hub_totals(r, &st) != 0)
 		return;
 #define HUB_METRIC(name, kind, help) metric(f, "sse_relay_hub_" #name, #kind, help, st.name);
 	SSE_HUB_STATS(HUB_METRIC)
 #undef HUB_METRIC
+	metric(f, "sse_relay_channels", "gauge", "Named channels open", r->ch.count);
+	metric(f, "sse_relay_channels_created", "counter", "Named channels created", r->ch.created);
+	metric(f, "sse_relay_channels_freed", "counter", "Named channels freed when idle",
+	       r->ch.freed);
+	metric(f, "sse_relay_channels_refused", "counter",
+	       "Requests refused for --max-channels", r->ch.refused);
 }
 
 static void render_connections(FILE *f, const struct relay *r)

@@ -5,6 +5,9 @@
  *   GET  /events             a subscriber: the events after its
  *                            Last-Event-ID (or the reset event), then live
  *   POST /publish[?event=T]  the body is one event's data: 202 and its id
+ *   GET  /events/NAME, POST /publish/NAME: the same in channel NAME
+ *                            (relay-channels.c); the two above are the
+ *                            default channel
  *   GET  /metrics, /healthz, /readyz (and /ready, its old name): relay-metrics.c
  *
  * This is where the relay uses libsse: one hub, whose replay ring holds
@@ -70,9 +73,9 @@ static int stream_open(struct conn *c, struct sse_stream **out)
  * only part of it. Then the hub writes the opening bytes (retry, or an
  * empty comment, which make proxies pass the head on), the reset event
  * if the client's Last-Event-ID is lost, and the events after it. */
-static int stream_begin(struct conn *c, struct sse_stream *s, const char *id, size_t id_len)
+static int stream_begin(struct conn *c, struct sse_stream *s, struct sse_hub *hub,
+			const char *id, size_t id_len)
 {
-	struct relay *r = c->relay;
 	char head[512];
 	size_t head_len = 0;
 	int rc = auth_stream_head(c, head, sizeof(head), &head_len); /* with CORS lines */
@@ -80,8 +83,15 @@ static int stream_begin(struct conn *c, struct sse_stream *s, const char *id, si
 	if (rc == 0)
 		rc = sse_stream_send_raw(s, head, head_len);
 	if (rc == 0)
-		rc = sse_hub_subscribe(r->hub, s, id, id_len, NULL);
+		rc = sse_hub_subscribe(hub, s, id, id_len, NULL);
 	return rc == SSE_ERR_WOULDBLOCK ? 0 : rc;
+}
+
+/* The channel a request names (AUTH_CHANNEL_DEFAULT for the default). */
+static void channel_of(const struct conn *c, const char **name, size_t *len)
+{
+	*name = c->u.req->channel != NULL ? c->u.req->channel : AUTH_CHANNEL_DEFAULT;
+	*len = c->u.req->channel != NULL ? c->u.req->channel_len : strlen(AUTH_CHANNEL_DEFAULT);
 }
 
 static void serve_events(struct conn *c, const struct sse_http_request *req, const char *query,
@@ -89,8 +99,10 @@ static void serve_events(struct conn *c, const struct sse_http_request *req, con
 {
 	struct relay *r = c->relay;
 	char id[RELAY_HEAD_MAX]; /* never longer than the head it came in */
-	size_t id_len = 0;
+	size_t id_len = 0, chan_len;
 	struct sse_stream *s = NULL;
+	struct relay_channel *ch = NULL;
+	const char *chan;
 	int rc;
 
 	rc = sse_http_last_event_id(req, id, sizeof(id), &id_len);
@@ -101,9 +113,13 @@ static void serve_events(struct conn *c, const struct sse_http_request *req, con
 	if (rc == 0)
 		id_len = 0; /* a first connection: live events only */
 	/* A token (relay-auth.c), whose exp ends the stream: else 401 or 403. */
-	if (!auth_admit(c, req, query, query_len, AUTH_SUBSCRIBE, AUTH_CHANNEL_DEFAULT,
-			strlen(AUTH_CHANNEL_DEFAULT)))
+	channel_of(c, &chan, &chan_len);
+	if (!auth_admit(c, req, query, query_len, AUTH_SUBSCRIBE, chan, chan_len))
 		return;
+	if (c->u.req->channel != NULL && cluster_enabled(r)) {
+		conn_reply_status(c, 501, NULL); /* --redis feeds the default channel only */
+		return;
+	}
 	/* --redis: a node that never followed the log yet has ids of its own. */
 	if (!cluster_joined(r)) {
 		r->m.refused_not_joined++;
@@ -117,6 +133,11 @@ static void serve_events(struct conn *c, const struct sse_http_request *req, con
 		conn_retry_later(c);
 		return;
 	}
+	/* A named channel: created on first use, up to --max-channels. */
+	if (c->u.req->channel != NULL && (ch = channel_get(r, chan, chan_len)) == NULL) {
+		conn_retry_later(c);
+		return;
+	}
 	if (!peers_admit(c)) {
 		r->m.refused_per_addr++;
 		conn_retry_later(c);
@@ -126,7 +147,7 @@ static void serve_events(struct conn *c, const struct sse_http_request *req, con
 		conn_reply_status(c, 503, NULL);
 		return;
 	}
-	rc = stream_begin(c, s, id, id_len);
+	rc = stream_begin(c, s, ch != NULL ? channel_hub(ch) : r->hub, id, id_len);
 	if (rc < 0) {
 		if (rc == SSE_ERR_GAP || rc == SSE_ERR_QUEUE_FULL)
 			fprintf(stderr, "sse-relay: cannot resume a subscriber: %s\n",
@@ -135,7 +156,7 @@ static void serve_events(struct conn *c, const struct sse_http_request *req, con
 		conn_close(c); /* bytes may have gone out: no other answer fits */
 		return;
 	}
-	conn_subscribe(c, s);
+	conn_subscribe(c, s, ch);
 }
 
 /* ---- POST /publish */
@@ -157,13 +178,24 @@ static void publish_body(struct conn *c, const char *body, size_t len)
 	char text[64];
 	const char *id;
 	size_t id_len = 0;
+	struct relay_channel *ch = NULL;
+	struct sse_hub *hub = r->hub;
 	int rc;
 
 	if (cluster_enabled(r)) {
 		cluster_publish(c, &ev); /* --redis: answered once Redis is */
 		return;
 	}
-	rc = sse_hub_publish(r->hub, &ev, r->now, NULL);
+	/* A named channel: created on first use, up to --max-channels. */
+	if (c->u.req->channel != NULL) {
+		ch = channel_get(r, c->u.req->channel, c->u.req->channel_len);
+		if (ch == NULL) {
+			conn_reply_status(c, 503, "Retry-After: 5\r\n");
+			return;
+		}
+		hub = channel_hub(ch);
+	}
+	rc = sse_hub_publish(hub, &ev, r->now, NULL);
 	if (rc < 0) {
 		if (server_publish_status(rc) == 500)
 			fprintf(stderr, "sse-relay: publish: %s\n", sse_strerror(rc));
@@ -171,7 +203,9 @@ static void publish_body(struct conn *c, const char *body, size_t len)
 		return;
 	}
 	r->published = true;
-	id = sse_replay_newest_id(sse_hub_ring(r->hub), &id_len);
+	if (ch != NULL)
+		channel_published(r, ch);
+	id = sse_replay_newest_id(sse_hub_ring(hub), &id_len);
 	if (id_len >= sizeof(text))
 		id_len = sizeof(text) - 1; /* not reached: an epoch and 20 digits fit */
 	memcpy(text, id, id_len);
@@ -203,12 +237,17 @@ static bool take_event_type(struct conn *c, const char *query, size_t query_len)
 static void serve_publish(struct conn *c, const struct sse_http_request *req,
 			  const char *query, size_t query_len)
 {
-	size_t len = 0;
+	size_t len = 0, chan_len;
+	const char *chan;
 
 	/* --token, a token, and an Origin of ours or allowed: else 401 or 403. */
-	if (!auth_admit(c, req, query, query_len, AUTH_PUBLISH, AUTH_CHANNEL_DEFAULT,
-			strlen(AUTH_CHANNEL_DEFAULT)))
+	channel_of(c, &chan, &chan_len);
+	if (!auth_admit(c, req, query, query_len, AUTH_PUBLISH, chan, chan_len))
 		return;
+	if (c->u.req->channel != NULL && cluster_enabled(c->relay)) {
+		conn_reply_status(c, 501, NULL); /* --redis feeds the default channel only */
+		return;
+	}
 	/* Bodies are framed by Content-Length only: not chunked. */
 	if (sse_http_find_header(req, "Transfer-Encoding") != NULL) {
 		conn_reply_status(c, 501, NULL);
@@ -253,6 +292,21 @@ static const struct route {
 	{"/publish", "POST", "Allow: POST\r\n", serve_publish},
 };
 
+/* /events/NAME, /publish/NAME: note NAME (in the head) as the request's
+ * channel. A name out of [A-Za-z0-9._-]{1,64} names nothing: 404. */
+static bool channel_path(struct conn *c, const struct route *rt, const char *path,
+			 size_t path_len)
+{
+	size_t len = strlen(rt->path);
+
+	if (rt->serve == serve_page || path_len <= len + 1 || memcmp(path, rt->path, len) != 0 ||
+	    path[len] != '/' || !channel_name_ok(path + len + 1, path_len - len - 1))
+		return false;
+	c->u.req->channel = path + len + 1;
+	c->u.req->channel_len = path_len - len - 1;
+	return true;
+}
+
 void route_request(struct conn *c, const struct sse_http_request *req)
 {
 	const char *path, *query;
@@ -272,7 +326,8 @@ void route_request(struct conn *c, const struct sse_http_request *req)
 	/* Past --max-conns (a few are let in to hear it): come back later. */
 	if (conn_count(c->relay) > c->relay->lim.max_conns) {
 		c->relay->m.refused_max_conns++;
-		if (http_span_is(path, path_len, "/events"))
+		if (path_len >= 7 && memcmp(path, "/events", 7) == 0 &&
+		    (path_len == 7 || path[7] == '/')) /* /events/NAME too */
 			conn_retry_later(c);
 		else
 			conn_reply_status(c, 503, "Retry-After: 5\r\n");
@@ -281,7 +336,7 @@ void route_request(struct conn *c, const struct sse_http_request *req)
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		const struct route *rt = &routes[i];
 
-		if (!http_span_is(path, path_len, rt->path))
+		if (!http_span_is(path, path_len, rt->path) && !channel_path(c, rt, path, path_len))
 			continue;
 		if (http_span_is(req->method, req->method_len, rt->method))
 			rt->serve(c, req, query, query_len);

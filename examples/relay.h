@@ -11,6 +11,7 @@
  *   relay-auth.c    JWTs, CORS and the Origin check: who may subscribe, publish
  *   relay-metrics.c /metrics, /healthz, /readyz, --metrics-bind
  *   relay-log.c     --access-log
+ *   relay-channels.c /events/NAME, /publish/NAME: a hub per channel
  *
  * SPDX-License-Identifier: MIT
  */
@@ -24,6 +25,7 @@
 #include <sse.h>
 
 #include "relay-auth.h"
+#include "relay-channels.h"
 #include "relay-cluster.h"
 #include "relay-metrics.h"
 #include "server.h"
@@ -128,6 +130,8 @@ struct conn_request {
 	bool keep_alive;          /* after the answer, read the next request */
 	const char *event_type;   /* a publish's ?event=, decoded in head; NULL: none */
 	size_t event_type_len;
+	const char *channel;      /* /publish/NAME: NAME, in head; NULL: the default */
+	size_t channel_len;
 	/* RESPONDING */
 	size_t reply_head_len;
 	const char *reply_body;   /* static, or text below */
@@ -154,6 +158,7 @@ struct conn {
 	union {
 		struct conn_request *req;  /* READING_HEAD, READING_BODY, RESPONDING */
 		struct sse_stream *stream; /* STREAMING, DRAINING */
+		struct channel_sub *sub;   /* the same, of a named channel (CONN_F_CHANNEL) */
 	} u;                               /* LINGERING, CLOSED: neither (NULL) */
 	uint64_t deadline;        /* when a request, a linger, a lifetime or a drain ends */
 	struct relay_peer *peer;  /* a subscriber's address, counted with --max-per-addr */
@@ -175,6 +180,7 @@ struct conn {
 #define CONN_F_LEFT_HUB 0x8u  /* DRAINING: out of the hub, writing its last bytes */
 #define CONN_F_RETRY 0x10u    /* DRAINING: tell a jittered retry before closing */
 #define CONN_F_OPS 0x20u      /* came on --metrics-bind: its endpoints only */
+#define CONN_F_CHANNEL 0x40u  /* STREAMING, DRAINING: u.sub, not u.stream */
 
 /* An intrusive, doubly linked list of connections. */
 struct conn_list {
@@ -203,6 +209,7 @@ struct relay {
 	struct relay_auth auth;             /* --jwt-*, --cors-origin (relay-auth.c) */
 	struct ops_options ops_opt;         /* --metrics-bind, --access-log */
 	struct relay_metrics m;             /* relay-metrics.c */
+	struct relay_channels ch;           /* named channels (relay-channels.c) */
 	size_t body_budget;           /* of lim.body_memory, not taken */
 	size_t waiting;               /* requests with CONN_F_WAITING */
 	bool budget_freed;            /* waiting requests may get budget now */
@@ -240,7 +247,7 @@ void conn_reply_owned(struct conn *c, int status, const char *content_type, char
 		      size_t len);
 void conn_reply_text(struct conn *c, int status, const char *text, size_t len);
 void conn_read_body(struct conn *c, size_t len, bool send_continue, conn_body_fn done);
-void conn_subscribe(struct conn *c, struct sse_stream *s);
+void conn_subscribe(struct conn *c, struct sse_stream *s, struct relay_channel *ch);
 void conn_retry_later(struct conn *c);
 void conn_close(struct conn *c);
 struct sse_transport conn_transport(struct conn *c);

@@ -9,7 +9,7 @@
  *               [--metrics-bind ADDR:PORT] [--access-log[=FILE]]
  *               [--jwt-hs256-secret-file F] [--jwt-rs256-public-key F]
  *               [--jwt-cookie NAME] [--jwt-query NAME] [--jwt-expiry stop|retry]
- *               [--cors-origin ORIGIN]...
+ *               [--cors-origin ORIGIN]... [--max-channels N] [--channel-idle MS]
  *
  * Anyone POSTs an event to /publish (the body is its data, ?event=NAME
  * its type); every client of GET /events receives it; a client that
@@ -42,7 +42,8 @@
  * and /readyz, on the main port or only on --metrics-bind; --access-log.
  * Who may subscribe and publish (relay-auth.c): JWTs granting channels,
  * whose exp ends a stream; CORS for an allowlist of origins, and no
- * publishing from a page of another origin.
+ * publishing from a page of another origin. Channels (relay-channels.c):
+ * /events/NAME and /publish/NAME, a ring each, created on first use.
  *
  * The options of every example server are parsed in server.c; those only
  * sse-relay honours (limits and rotation) here.
@@ -165,6 +166,8 @@ static int parse_options(int argc, char **argv, struct relay *r)
 
 	r->lim = (struct relay_options){.body_memory = RELAY_BODY_MEMORY, .sndbuf = RELAY_SNDBUF,
 					.shutdown_window_ms = 5000};
+	r->ch.opt = (struct channel_options){.max = CHANNEL_MAX_DEFAULT,
+					     .idle_ms = CHANNEL_IDLE_DEFAULT_MS};
 	if (rest == NULL)
 		return 2;
 	rest[n++] = argv[0];
@@ -175,6 +178,8 @@ static int parse_options(int argc, char **argv, struct relay *r)
 			break;
 		}
 		rc = cluster_take_option(argc, argv, &i, &r->cluster_opt);
+		if (rc == 0)
+			rc = channel_take_option(argc, argv, &i, &r->ch.opt);
 		if (rc == 0)
 			rc = ops_take_option(argc, argv, &i, &r->ops_opt);
 		if (rc == 0)
@@ -189,13 +194,14 @@ static int parse_options(int argc, char **argv, struct relay *r)
 	if (rc == 0)
 		rc = server_options(n, rest, &r->opt);
 	else
-		fprintf(stderr, "%s%s%s%s", relay_usage, cluster_usage, ops_usage, auth_usage);
+		fprintf(stderr, "%s%s%s%s%s", relay_usage, channel_usage, cluster_usage, ops_usage,
+			auth_usage);
 	if (rc == 0)
 		rc = cluster_check(&r->cluster_opt, &r->opt);
 	if (rc == 0 && auth_open(&r->auth) < 0) /* the key files */
 		rc = -1;
 	if (rc > 0)
-		printf("%s%s%s%s", relay_usage, cluster_usage, ops_usage, auth_usage);
+		printf("%s%s%s%s%s", relay_usage, channel_usage, cluster_usage, ops_usage, auth_usage);
 	free(rest);
 	return rc == 0 ? 0 : rc > 0 ? 1 : 2;
 }
@@ -231,6 +237,7 @@ static void relay_free(struct relay *r)
 	cluster_free(r); /* before the hub it feeds */
 	ops_close(r);
 	auth_free(&r->auth);
+	channels_free(r); /* after the connections that held them */
 	sse_hub_free(r->hub);
 	close_fd(&r->listen_fd);
 	close_fd(&r->signal_fd);
@@ -316,6 +323,7 @@ static int wait_timeout(struct relay *r)
 	/* Run again after this turn's work: streams that joined have
 	 * deadlines the first run did not know. Nothing is due twice. */
 	sse_hub_tick(r->hub, r->now, &next);
+	channels_tick(r, &next); /* and the next idle sweep */
 	if (other < next)
 		next = other;
 	other = cluster_next_deadline(r); /* after this turn's publishes */
@@ -342,6 +350,7 @@ static int run(struct relay *r)
 		r->now = server_now_ms();
 		/* First, so that streams see this turn's time before we use them. */
 		sse_hub_tick(r->hub, r->now, NULL);
+		channels_tick(r, NULL);
 		cluster_tick(r); /* --redis: (re)connects, timeouts */
 		for (int i = 0; i < n; i++)
 			dispatch(r, &events[i]);
@@ -349,6 +358,7 @@ static int run(struct relay *r)
 		if (r->published) {
 			r->published = false;
 			sse_hub_flush(r->hub); /* drops go to conn_subscriber_dropped() */
+			channels_flush(r);     /* those published to */
 		}
 		if (r->stop_requested && !r->stopping)
 			begin_stop(r);

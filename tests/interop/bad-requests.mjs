@@ -44,7 +44,7 @@ const cases = [
 	['two Host fields', `GET /events HTTP/1.1\r\n${H}Host: 127.0.0.2\r\n\r\n`, [400]],
 	['HTTP/1.0 without Host (allowed)', 'GET /nope HTTP/1.0\r\n\r\n', [404]],
 	['unknown path', `GET /nope HTTP/1.1\r\n${H}\r\n`, [404]],
-	['path below /events', `GET /events/x HTTP/1.1\r\n${H}\r\n`, [404]],
+	['path below a channel', `GET /events/x/y HTTP/1.1\r\n${H}\r\n`, [404]],
 	['path starting like /publish', `POST /publishing HTTP/1.1\r\n${H}Content-Length: 1\r\n\r\nx`, [404]],
 	['favicon', `GET /favicon.ico HTTP/1.1\r\n${H}\r\n`, [404]],
 	['bare LF line ends (allowed)', `GET /nope HTTP/1.1\n${H.replace('\r', '')}\n`, [404]],

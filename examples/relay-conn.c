@@ -171,7 +171,26 @@ static struct conn_request *new_request(void)
  * its buffer. One that cannot get it waits, not reading (its client
  * blocks on a full window), until budget comes back or its request
  * deadline passes. Taking the whole length at once means two large
- * bodies never each hold half of what both need. */
+ * bodies never each hold half of what both need.
+ *
+ * Bodies over RELAY_SMALL_BODY together hold at most half the budget (at
+ * least one body of SERVER_BODY_MAX): slow clients announcing the
+ * largest bodies can fill that half, not the other, so small publishes
+ * (the usual kind) still get in at once. Small ones may use it all. */
+
+/* Budget that bodies over RELAY_SMALL_BODY may hold together. */
+static size_t large_share(const struct relay *r)
+{
+	size_t half = r->lim.body_memory / 2;
+
+	return half > SERVER_BODY_MAX ? half : SERVER_BODY_MAX;
+}
+
+static bool budget_fits(const struct relay *r, size_t want)
+{
+	return want <= r->body_budget &&
+	       (want <= RELAY_SMALL_BODY || want <= large_share(r) - r->large_taken);
+}
 
 static bool budget_take(struct conn *c)
 {
@@ -180,9 +199,11 @@ static bool budget_take(struct conn *c)
 
 	if (rq->budgeted || rq->body_want == 0)
 		return true;
-	if (rq->body_want > r->body_budget)
+	if (!budget_fits(r, rq->body_want))
 		return false;
 	r->body_budget -= rq->body_want;
+	if (rq->body_want > RELAY_SMALL_BODY)
+		r->large_taken += rq->body_want;
 	rq->budgeted = true;
 	return true;
 }
@@ -198,6 +219,8 @@ static void body_release(struct conn *c)
 	rq->body_len = rq->body_cap = 0;
 	if (rq->budgeted) {
 		r->body_budget += rq->body_want;
+		if (rq->body_want > RELAY_SMALL_BODY)
+			r->large_taken -= rq->body_want;
 		rq->budgeted = false;
 		r->budget_freed = r->waiting > 0;
 	}
@@ -309,8 +332,18 @@ static void conn_open(struct relay *r, int fd, uint8_t flags)
 	c->born = ops_clock(r);
 	c->deadline = r->now + RELAY_REQUEST_TIMEOUT_MS;
 	ev.data.ptr = c;
+	/* One address past --max-conns-per-addr: closed before it holds a
+	 * descriptor for a request deadline (it asked nothing to answer). */
+	if (!peers_accept(c)) {
+		r->m.refused_per_addr++;
+		free_request(c);
+		free(c);
+		close(fd);
+		return;
+	}
 	/* Registering reports input that arrived already: no edge is lost. */
 	if (epoll_ctl(r->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		peers_release(c);
 		free_request(c);
 		free(c);
 		close(fd);
@@ -625,7 +658,7 @@ void conn_grant_bodies(struct relay *r)
 	r->budget_freed = false;
 	for (c = r->requests.head; c != NULL && r->waiting > 0; c = next) {
 		next = c->next;
-		if (!(c->flags & CONN_F_WAITING) || c->u.req->body_want > r->body_budget)
+		if (!(c->flags & CONN_F_WAITING) || !budget_fits(r, c->u.req->body_want))
 			continue;
 		c->flags &= (uint8_t)~CONN_F_WAITING;
 		r->waiting--;
@@ -780,6 +813,27 @@ void conn_reply_status(struct conn *c, int status, const char *extra_headers)
 	conn_reply(c, status, extra_headers, "text/plain; charset=utf-8", buf, (size_t)n);
 }
 
+/* The CORS lines conn_reply() gives an answer, after the status line of
+ * the len bytes in reply_head: a page of an allowed origin must read the
+ * refusal (its retry), not see a network error. */
+static bool add_cors_lines(struct conn *c, size_t *len)
+{
+	struct conn_request *rq = c->u.req;
+	char cors[AUTH_CORS_LINES_MAX];
+	size_t n = auth_cors_lines(c, cors, sizeof(cors));
+	const char *eol = memchr(rq->reply_head, '\n', *len);
+	size_t at = eol != NULL ? (size_t)(eol - rq->reply_head) + 1 : 0;
+
+	if (n == 0)
+		return true;
+	if (at == 0 || *len + n > sizeof(rq->reply_head))
+		return false;
+	memmove(rq->reply_head + at + n, rq->reply_head + at, *len - at);
+	memcpy(rq->reply_head + at, cors, n);
+	*len += n;
+	return true;
+}
+
 /* Refused for want of room (relay-routes.c): a complete 200 event stream
  * that says only "retry: N", N drawn in a window so that those refused
  * together do not come back together, then close. EventSource takes it
@@ -793,7 +847,8 @@ void conn_retry_later(struct conn *c)
 	size_t n = 0;
 
 	rq->keep_alive = false;
-	if (sse_http_retry_later(NULL, ms, rq->reply_head, sizeof(rq->reply_head), &n) != 0) {
+	if (sse_http_retry_later(NULL, ms, rq->reply_head, sizeof(rq->reply_head), &n) != 0 ||
+	    !add_cors_lines(c, &n)) {
 		conn_close(c); /* not reached: the answer fits */
 		return;
 	}
@@ -1151,12 +1206,16 @@ void conn_close_all(struct relay *r)
 		close_list(&r->subscribers[i]);
 }
 
-/* ---- streams per client address (--max-per-addr) */
+/* ---- connections and streams per client address (--max-conns-per-addr,
+ * --max-per-addr) */
 
 #define PEER_BUCKETS 4096u
 
+/* An address is known while it has a connection counted: all of them
+ * with --max-conns-per-addr (from accept), else its streams only. */
 struct relay_peer {
 	struct relay_peer *next; /* in its hash bucket */
+	uint32_t conns;          /* counted connections, its streams among them */
 	uint32_t streams;
 	uint8_t len;
 	unsigned char key[8];
@@ -1164,7 +1223,7 @@ struct relay_peer {
 
 int peers_init(struct relay *r)
 {
-	if (r->lim.max_per_addr == 0)
+	if (r->lim.max_per_addr == 0 && r->lim.max_conns_per_addr == 0)
 		return 0;
 	r->peer_seed = r->rng | 1;
 	r->peers = calloc(PEER_BUCKETS, sizeof(*r->peers));
@@ -1220,33 +1279,68 @@ static struct relay_peer **peer_bucket(const struct relay *r, const unsigned cha
 	return &r->peers[(h ^ (h >> 29)) % PEER_BUCKETS];
 }
 
-/* May this connection become one more stream of its address? If so it
- * is counted until it closes. */
-bool peers_admit(struct conn *c)
+/* The address's entry, made if need be; NULL: no memory, or (*unknown
+ * set) an address not counted. */
+static struct relay_peer *peer_get(struct conn *c, bool *unknown)
 {
-	struct relay *r = c->relay;
 	unsigned char key[8];
-	size_t len;
+	size_t len = peer_key(c->fd, key);
 	struct relay_peer **b, *p;
 
-	if (r->peers == NULL || (len = peer_key(c->fd, key)) == 0)
-		return true;
-	b = peer_bucket(r, key, len);
+	*unknown = len == 0;
+	if (len == 0)
+		return NULL;
+	b = peer_bucket(c->relay, key, len);
 	for (p = *b; p != NULL && (p->len != len || memcmp(p->key, key, len) != 0); p = p->next)
 		;
-	if (p != NULL && p->streams >= r->lim.max_per_addr)
-		return false;
-	if (p == NULL) {
-		p = calloc(1, sizeof(*p));
-		if (p == NULL)
-			return false;
+	if (p == NULL && (p = calloc(1, sizeof(*p))) != NULL) {
 		memcpy(p->key, key, len);
 		p->len = (uint8_t)len;
 		p->next = *b;
 		*b = p;
 	}
-	p->streams++;
+	return p;
+}
+
+/* A new connection (--max-conns-per-addr): counted until it closes, or
+ * refused when its address has as many already. */
+bool peers_accept(struct conn *c)
+{
+	struct relay *r = c->relay;
+	struct relay_peer *p;
+	bool unknown;
+
+	if (r->lim.max_conns_per_addr == 0)
+		return true;
+	if ((p = peer_get(c, &unknown)) == NULL)
+		return unknown; /* no memory: refused */
+	if (p->conns >= r->lim.max_conns_per_addr)
+		return false; /* it has one at least: its entry stays */
+	p->conns++;
 	c->peer = p;
+	return true;
+}
+
+/* May this connection become one more stream of its address? If so it
+ * is counted until it closes. */
+bool peers_admit(struct conn *c)
+{
+	struct relay *r = c->relay;
+	struct relay_peer *p = c->peer;
+	bool unknown = false;
+
+	if (r->lim.max_per_addr == 0)
+		return true;
+	if (p == NULL && (p = peer_get(c, &unknown)) != NULL) {
+		p->conns++; /* counted from now on */
+		c->peer = p;
+	}
+	if (p == NULL)
+		return unknown; /* no memory: refused */
+	if (p->streams >= r->lim.max_per_addr)
+		return false;
+	p->streams++;
+	c->flags |= CONN_F_PEER_STREAM;
 	return true;
 }
 
@@ -1257,7 +1351,10 @@ void peers_release(struct conn *c)
 	if (p == NULL)
 		return;
 	c->peer = NULL;
-	if (--p->streams > 0)
+	if (c->flags & CONN_F_PEER_STREAM)
+		p->streams--;
+	c->flags &= (uint8_t)~CONN_F_PEER_STREAM;
+	if (--p->conns > 0)
 		return;
 	for (b = peer_bucket(c->relay, p->key, p->len); *b != p; b = &(*b)->next)
 		;

@@ -37,6 +37,7 @@
 #define RELAY_DISCARD_MAX ((size_t)2 << 20)    /* unwanted input read before giving up */
 #define RELAY_MAX_CONNS 65536u                 /* connections open at once */
 #define RELAY_BODY_MEMORY ((size_t)4 << 20)    /* default --body-memory: four 1 MiB bodies */
+#define RELAY_SMALL_BODY ((size_t)64 * 1024)   /* bodies past it share at most half the budget */
 #define RELAY_SNDBUF 65536                     /* default --sndbuf of a subscriber's socket */
 
 /* Descriptors: the relay's own (listening, epoll, signal, spare, stdio)
@@ -69,6 +70,7 @@ struct relay_options {
 	size_t body_memory;            /* --body-memory: announced body bytes held at once */
 	size_t max_conns;              /* --max-conns: 0 until set from the descriptor limit */
 	size_t max_per_addr;           /* --max-per-addr: streams per address; 0: no cap */
+	size_t max_conns_per_addr;     /* --max-conns-per-addr: connections per address; 0: no cap */
 	int sndbuf;                    /* --sndbuf: a subscriber's SO_SNDBUF; 0: the kernel's */
 	uint64_t max_lifetime_ms;      /* --max-lifetime: 0: streams live for ever */
 	uint64_t shutdown_window_ms;   /* --shutdown-retry-window: 0: no retry at shutdown */
@@ -161,7 +163,7 @@ struct conn {
 		struct channel_sub *sub;   /* the same, of a named channel (CONN_F_CHANNEL) */
 	} u;                               /* LINGERING, CLOSED: neither (NULL) */
 	uint64_t deadline;        /* when a request, a linger, a lifetime or a drain ends */
-	struct relay_peer *peer;  /* a subscriber's address, counted with --max-per-addr */
+	struct relay_peer *peer;  /* its address, counted: --max-conns-per-addr, --max-per-addr */
 	uint32_t discarded;       /* LINGERING, STREAMING: bytes of input dropped */
 	int fd;
 	uint8_t state;            /* enum conn_state */
@@ -181,6 +183,7 @@ struct conn {
 #define CONN_F_RETRY 0x10u    /* DRAINING: tell a jittered retry before closing */
 #define CONN_F_OPS 0x20u      /* came on --metrics-bind: its endpoints only */
 #define CONN_F_CHANNEL 0x40u  /* STREAMING, DRAINING: u.sub, not u.stream */
+#define CONN_F_PEER_STREAM 0x80u /* counted in its peer's streams (--max-per-addr) */
 
 /* An intrusive, doubly linked list of connections. */
 struct conn_list {
@@ -211,6 +214,7 @@ struct relay {
 	struct relay_metrics m;             /* relay-metrics.c */
 	struct relay_channels ch;           /* named channels (relay-channels.c) */
 	size_t body_budget;           /* of lim.body_memory, not taken */
+	size_t large_taken;           /* of it, by bodies over RELAY_SMALL_BODY */
 	size_t waiting;               /* requests with CONN_F_WAITING */
 	bool budget_freed;            /* waiting requests may get budget now */
 	uint64_t rng;                 /* xorshift64 state, for jitter */
@@ -272,9 +276,11 @@ bool http_bearer_matches(const struct sse_http_request *req, const char *token);
 bool http_host_ok(const struct sse_http_request *req);
 bool http_keep_alive(const struct sse_http_request *req);
 
-/* relay-conn.c: streams per client address, for --max-per-addr. */
+/* relay-conn.c: connections and streams per client address, for
+ * --max-conns-per-addr and --max-per-addr. */
 int peers_init(struct relay *r);
 void peers_free(struct relay *r);
+bool peers_accept(struct conn *c);
 bool peers_admit(struct conn *c);
 void peers_release(struct conn *c);
 

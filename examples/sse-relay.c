@@ -5,6 +5,7 @@
  *               [--replay-bytes B] [--heartbeat MS] [--retry MS]
  *               [--stall MS] [--plain-ids] [--batch MS]
  *               [--body-memory B] [--max-conns N] [--max-per-addr N]
+ *               [--max-conns-per-addr N]
  *               [--sndbuf B] [--max-lifetime MS] [--shutdown-retry-window MS]
  *               [--metrics-bind ADDR:PORT] [--access-log[=FILE]]
  *               [--jwt-hs256-secret-file F] [--jwt-rs256-public-key F]
@@ -31,8 +32,9 @@
  * that frees its send buffer at once; one that reads slowly but steadily
  * keeps its place however much it owes. Bodies being received share one
  * budget (--body-memory); connections are capped in all (--max-conns, the
- * last few kept for publishers) and per address (--max-per-addr), those
- * refused told to come back later (200 with a retry: field); a publisher
+ * last few kept for publishers) and per address (--max-per-addr: streams,
+ * --max-conns-per-addr: any), those refused told to come back later (200
+ * with a retry: field) or closed at once before a request; a publisher
  * keeps its connection for its next publish. --max-lifetime ends streams
  * on an event boundary, spread by jitter; clients resume where they were.
  * SIGINT or SIGTERM: stop accepting, let subscribers finish their frame,
@@ -80,12 +82,18 @@ static const char relay_usage[] =
 	"sse-relay also takes:\n"
 	"  --body-memory B    bytes of request bodies received at once, all together;\n"
 	"                     a publish waits (unread) for room (default 4194304,\n"
-	"                     at least 1048576)\n"
+	"                     at least 1048576). Bodies over 64 KiB share at most\n"
+	"                     half of it (at least 1048576), so that slow large\n"
+	"                     bodies cannot keep small ones waiting\n"
 	"  --max-conns N      connections at once (default: the descriptor limit less 64);\n"
 	"                     the last 32 are kept for requests other than /events.\n"
 	"                     Past it: /events gets 200 with a retry: of 2-10 s, others 503\n"
 	"  --max-per-addr N   event streams per client address (IPv6: per /64);\n"
 	"                     past it 200 with a retry: (default 0: no cap)\n"
+	"  --max-conns-per-addr N\n"
+	"                     connections of any kind per client address (IPv6:\n"
+	"                     per /64); past it a new one is closed at once\n"
+	"                     (default 0: no cap)\n"
 	"  --sndbuf B         SO_SNDBUF of a subscriber's socket (default 65536; the\n"
 	"                     kernel doubles it; 0: the kernel's own, autotuned)\n"
 	"  --max-lifetime MS  end each stream after MS, give or take a tenth, on an\n"
@@ -95,7 +103,8 @@ static const char relay_usage[] =
 	"                     at SIGTERM, tell each subscriber a retry: drawn in\n"
 	"                     [MS/10, MS] before closing it (default 5000; 0: none)\n";
 
-enum { BODY_MEMORY, MAX_CONNS, MAX_PER_ADDR, SNDBUF, MAX_LIFETIME, SHUTDOWN_WINDOW };
+enum { BODY_MEMORY, MAX_CONNS, MAX_PER_ADDR, MAX_CONNS_PER_ADDR, SNDBUF, MAX_LIFETIME,
+       SHUTDOWN_WINDOW };
 
 static const struct relay_option {
 	const char *name;
@@ -104,6 +113,7 @@ static const struct relay_option {
 	[BODY_MEMORY] = {"body-memory", SERVER_BODY_MAX, (unsigned long long)1 << 40},
 	[MAX_CONNS] = {"max-conns", 1, RELAY_MAX_CONNS},
 	[MAX_PER_ADDR] = {"max-per-addr", 0, RELAY_MAX_CONNS},
+	[MAX_CONNS_PER_ADDR] = {"max-conns-per-addr", 0, RELAY_MAX_CONNS},
 	[SNDBUF] = {"sndbuf", 0, (unsigned long long)1 << 30},
 	[MAX_LIFETIME] = {"max-lifetime", 0, 30ull * 86400000},
 	[SHUTDOWN_WINDOW] = {"shutdown-retry-window", 0, SSE_RETRY_MAX},
@@ -125,6 +135,7 @@ static bool set_relay_option(struct relay_options *o, size_t k, const char *arg)
 	case BODY_MEMORY: o->body_memory = (size_t)v; break;
 	case MAX_CONNS: o->max_conns = (size_t)v; break;
 	case MAX_PER_ADDR: o->max_per_addr = (size_t)v; break;
+	case MAX_CONNS_PER_ADDR: o->max_conns_per_addr = (size_t)v; break;
 	case SNDBUF: o->sndbuf = (int)v; break;
 	case MAX_LIFETIME: o->max_lifetime_ms = v; break;
 	default: o->shutdown_window_ms = v; break;

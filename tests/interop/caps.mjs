@@ -11,6 +11,16 @@
 //    Then 10 idle connections fill the rest: a connection past the cap is
 //    still answered (a few are let in for that), /events with 200 + retry
 //    and /publish with 503 + Retry-After.
+// C. --max-conns-per-addr 8: 20 idle connections from 127.0.0.1 (they
+//    send nothing): 8 stay open, 12 are closed at once (not after the
+//    10 s request deadline). Meanwhile 127.0.0.2 (the client socket
+//    bound to it) still subscribes and publishes; once the idle ones
+//    close, 127.0.0.1 is served again. Prints the counts.
+// D. --cors-origin A with --max-per-addr 1: a second /events with Origin
+//    A is refused 200 + retry + close carrying
+//    Access-Control-Allow-Origin: A (with credentials, Vary: Origin), so
+//    that a page of A reads the retry rather than a network error; one
+//    from no Origin carries none.
 //
 //   node caps.mjs PATH-TO-sse-relay    (via node-test.sh)
 //
@@ -95,7 +105,91 @@ async function total(bin) {
 	await relay.stop();
 }
 
+/** A connection from localAddress that sends nothing: resolves once connected; .closedAt set when the relay closes it. */
+function idleFrom(port, localAddress) {
+	const s = net.connect({ port, host: HOST, localAddress });
+	s.closedAt = null;
+	s.on('error', () => {});
+	s.on('close', () => { s.closedAt = Date.now(); });
+	s.on('end', () => s.end());
+	atExit(() => s.destroy());
+	return new Promise((resolve) => s.once('connect', () => resolve(s)));
+}
+
+/** One raw exchange from localAddress: {status, closed}. */
+function rawFrom(port, localAddress, bytes) {
+	return new Promise((resolve) => {
+		const s = net.connect({ port, host: HOST, localAddress });
+		let data = '';
+		const done = (closed) => {
+			clearTimeout(timer);
+			s.destroy();
+			const m = /^HTTP\/1\.1 (\d{3})/.exec(data);
+			resolve({ status: m ? Number(m[1]) : null, closed, data });
+		};
+		const timer = setTimeout(() => done(false), 3000);
+		s.on('connect', () => s.write(bytes));
+		s.on('data', (d) => { data += d.toString('latin1'); });
+		s.on('end', () => done(true));
+		s.on('error', () => done(true));
+	});
+}
+
+async function connsPerAddress(bin) {
+	log('--- C: --max-conns-per-addr 8 ---');
+	const relay = await startRelay(bin, ['--max-conns-per-addr', '8', '--heartbeat', '60000']);
+	const t0 = Date.now();
+	const idle = [];
+	for (let i = 0; i < 20; i++) idle.push(await idleFrom(relay.port, '127.0.0.1'));
+	await sleep(500);
+	const open = idle.filter((s) => s.closedAt === null).length;
+	const cut = idle.filter((s) => s.closedAt !== null);
+	const slowest = cut.length ? Math.max(...cut.map((s) => s.closedAt - t0)) : 0;
+	log(`C: 20 idle connections from 127.0.0.1: ${open} open, ${cut.length} closed by the relay (the last ${slowest} ms after the first connect)`);
+	check(open === 8 && cut.length === 12, `C: ${open} idle connections open and ${cut.length} closed, want 8 and 12`) &&
+		check(slowest < 3000, `C: an idle connection past the cap was closed only after ${slowest} ms`) &&
+		log('ok: C: one address is cut off at 8 connections, at once');
+	const POST = 'POST /publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nother';
+	const p = await rawFrom(relay.port, '127.0.0.2', POST);
+	const e = await rawFrom(relay.port, '127.0.0.2', GET);
+	const from1 = await rawFrom(relay.port, '127.0.0.1', POST);
+	log(`C: with 127.0.0.1 at its cap: from 127.0.0.2 /publish ${p.status}, /events ${e.status}; from 127.0.0.1 /publish ${from1.status ?? 'closed unanswered'}`);
+	check(p.status === 202, `C: /publish from 127.0.0.2: ${p.status}, want 202`) &&
+		check(e.status === 200 && !e.closed, `C: /events from 127.0.0.2 not served a stream (closed: ${e.closed}): ${JSON.stringify(e.data.slice(0, 120))}`) &&
+		check(from1.status === null && from1.closed, `C: a ninth connection from 127.0.0.1 was answered ${from1.status}`) &&
+		log('ok: C: another address is served while the first is at its cap');
+	for (const s of idle) s.destroy();
+	await sleep(200);
+	const again = await rawFrom(relay.port, '127.0.0.1', POST);
+	check(again.status === 202, `C: /publish from 127.0.0.1 after its idle connections closed: ${again.status}`) &&
+		log('ok: C: with its idle connections gone, 127.0.0.1 is served again');
+	await relay.stop();
+}
+
+async function corsRefusal(bin) {
+	log('--- D: a refused /events carries the CORS lines ---');
+	const A = 'https://app.example';
+	const relay = await startRelay(bin, ['--cors-origin', A, '--max-per-addr', '1', '--heartbeat', '60000']);
+	const sub = sseSubscribe(relay.port);
+	await until(() => sub.status() === 200 && sub.bytes() > 0, 5000, 'D: the first subscriber was not served');
+	const withOrigin = GET.replace('\r\n\r\n', `\r\nOrigin: ${A}\r\n\r\n`);
+	const r = await raw(relay.port, withOrigin, { ms: 3000 });
+	checkRetryLater('D: a second /events with a listed Origin', r);
+	const head = r.data.toString('latin1').split('\r\n\r\n')[0];
+	check(new RegExp(`\r\naccess-control-allow-origin: ${A.replace(/\./g, '\\.')}\r\n`, 'i').test(head + '\r\n'), `D: no Access-Control-Allow-Origin: ${A} in ${JSON.stringify(head)}`) &&
+		check(/\r\naccess-control-allow-credentials: true\r\n/i.test(head + '\r\n') && /\r\nvary: origin\r\n/i.test(head + '\r\n'), `D: no credentials or Vary in ${JSON.stringify(head)}`) &&
+		log(`ok: D: the refusal carries Access-Control-Allow-Origin: ${A}, credentials, Vary: Origin`);
+	const plain = await raw(relay.port, GET, { ms: 3000 });
+	checkRetryLater('D: a second /events with no Origin', plain);
+	check(!/access-control-allow-origin/i.test(plain.data.toString('latin1')), 'D: a refusal with no Origin carries Access-Control-Allow-Origin') &&
+		log('ok: D: a refusal with no Origin has no Access-Control-Allow-Origin');
+	sub.close();
+	await relay.stop();
+}
+
 await run('caps', async () => {
 	await perAddress(process.argv[2]);
 	await total(process.argv[2]);
-}, 60000);
+	await connsPerAddress(process.argv[2]);
+	await corsRefusal(process.argv[2]);
+}, 80000);

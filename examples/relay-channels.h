@@ -70,4 +70,36 @@ void channels_free(struct relay *r);
  * those of freed channels (gauges: live only). */
 int channels_hub_totals(const struct relay *r, struct sse_hub_stats *out);
 
+/* A merged stream (relay-merge.c): GET /events?channel=a&channel=b. */
+#define MERGE_MAX 8          /* channels one connection may follow */
+#define MERGE_ID_MAX 64      /* bytes of one channel's id in the cursor */
+/* The composite cursor "a:<id>;b:<id>": at most this many bytes. */
+#define MERGE_CURSOR_MAX (MERGE_MAX * (CHANNEL_NAME_MAX + 1 + MERGE_ID_MAX + 1))
+
+struct conn;
+struct relay_merge;
+
+struct merge_names {  /* pointing into the request's head */
+	const char *name[MERGE_MAX];
+	uint8_t len[MERGE_MAX];
+	uint8_t n;
+};
+
+/* A query with a channel= parameter asks for a merged stream. */
+bool merge_wanted(const char *query, size_t len);
+/* Its channels: 0, or -1 (more than MERGE_MAX, a bad name, one twice). */
+int merge_parse(const char *query, size_t len, struct merge_names *out);
+/* The channels held (created if need be); NULL: --max-channels, memory. */
+struct relay_merge *merge_new(struct relay *r, const struct merge_names *names);
+/* Subscribe to every channel from its part of id; outer is the socket's
+ * stream, which m owns from now on (merge_free() frees it). */
+int merge_begin(struct relay_merge *m, struct conn *c, struct sse_stream *outer,
+		const char *id, size_t id_len);
+void merge_attach(struct conn *c, struct relay_merge *m);
+/* A merged subscriber's merge (conn_is_merged()). */
+struct relay_merge *merge_of(const struct conn *c);
+void merge_writable(struct conn *c);
+void merge_leave(struct relay_merge *m, int reason);
+void merge_free(struct relay *r, struct relay_merge *m);
+
 #endif

@@ -254,11 +254,25 @@ static struct sse_hub *conn_hub(const struct conn *c)
 	return (c->flags & CONN_F_CHANNEL) ? channel_hub(c->u.sub->ch) : c->relay->hub;
 }
 
+/* The socket has room: write what the subscriber's hub (or hubs) owe it. */
+static void conn_writable(struct conn *c)
+{
+	if (conn_is_merged(c))
+		merge_writable(c);
+	else
+		(void)sse_hub_writable(conn_hub(c), conn_stream(c));
+}
+
 /* Whatever the connection's state holds: its request, or its stream. */
 static void free_state_part(struct conn *c)
 {
 	if (c->state == CONN_STREAMING || c->state == CONN_DRAINING) {
-		sse_stream_free(conn_stream(c)); /* also leaves the hub and its scheduler */
+		if (conn_is_merged(c)) { /* its streams, its channels (relay-merge.c) */
+			merge_free(c->relay, merge_of(c));
+			c->flags &= (uint8_t)~CONN_F_CHANNEL;
+		} else {
+			sse_stream_free(conn_stream(c)); /* also leaves the hub and its scheduler */
+		}
 		if (c->flags & CONN_F_CHANNEL) {
 			channel_release(c->relay, c->u.sub->ch);
 			free(c->u.sub);
@@ -987,13 +1001,17 @@ static void drain_step(struct conn *c)
 	if (c->state != CONN_DRAINING || (c->flags & CONN_F_LEFT_HUB))
 		return;
 	if (r->stopping && sse_stream_pending(s) > 0)
-		(void)sse_hub_writable(conn_hub(c), s); /* may drop it: then it is closed */
+		conn_writable(c); /* may drop it: then it is closed */
 	if (c->state != CONN_DRAINING || !(c->flags & CONN_F_NL2) ||
 	    (r->stopping && sse_stream_pending(s) > 0))
 		return;
 	/* A rotation counts in the hub's drops_lifetime (/metrics). */
-	(void)sse_hub_unsubscribe_reason(conn_hub(c), s, (c->flags & CONN_F_RETRY) || r->stopping
-							   ? SSE_HUB_CLOSED : SSE_HUB_LIFETIME);
+	if (conn_is_merged(c))
+		merge_leave(merge_of(c), (c->flags & CONN_F_RETRY) || r->stopping ? SSE_HUB_CLOSED
+										 : SSE_HUB_LIFETIME);
+	else
+		(void)sse_hub_unsubscribe_reason(conn_hub(c), s, (c->flags & CONN_F_RETRY) ||
+						 r->stopping ? SSE_HUB_CLOSED : SSE_HUB_LIFETIME);
 	c->flags |= CONN_F_LEFT_HUB;
 	if (c->flags & CONN_F_RETRY)
 		rc = sse_stream_set_retry(s, r->stopping && r->lim.shutdown_window_ms > 0 ?
@@ -1037,7 +1055,7 @@ static void flush_subscriber(struct conn *c)
 			conn_close(c); /* drained, or failed */
 		return;
 	}
-	(void)sse_hub_writable(conn_hub(c), conn_stream(c));
+	conn_writable(c);
 	drain_step(c); /* a no-op unless it is draining and reached a boundary */
 }
 

@@ -94,9 +94,50 @@ static void channel_of(const struct conn *c, const char **name, size_t *len)
 	*len = c->u.req->channel != NULL ? c->u.req->channel_len : strlen(AUTH_CHANNEL_DEFAULT);
 }
 
+/* A merged stream's channels, each allowed (else 403 or 401): auth_admit()
+ * for each. Too many, a bad name, one twice: 400. */
+static bool merge_admit(struct conn *c, const struct sse_http_request *req, const char *query,
+			size_t query_len, struct merge_names *names)
+{
+	if (merge_parse(query, query_len, names) < 0) {
+		conn_reply_status(c, 400, NULL);
+		return false;
+	}
+	for (size_t i = 0; i < names->n; i++)
+		if (!auth_admit(c, req, query, query_len, AUTH_SUBSCRIBE, names->name[i],
+				names->len[i]))
+			return false;
+	return true;
+}
+
+/* The response head, then every channel from its part of the composite id
+ * (relay-merge.c); the connection subscribes with m, which owns s. */
+static void merge_begin_stream(struct conn *c, struct relay_merge *m, struct sse_stream *s,
+			       const char *id, size_t id_len)
+{
+	char head[512];
+	size_t head_len = 0;
+	int rc = auth_stream_head(c, head, sizeof(head), &head_len);
+
+	if (rc == 0)
+		rc = sse_stream_send_raw(s, head, head_len);
+	if (rc == 0 || rc == SSE_ERR_WOULDBLOCK)
+		rc = merge_begin(m, c, s, id, id_len);
+	if (rc < 0 && rc != SSE_ERR_WOULDBLOCK) {
+		merge_free(c->relay, m);
+		conn_close(c);
+		return;
+	}
+	conn_subscribe(c, s, NULL);
+	merge_attach(c, m); /* closed already (its peer left): frees m */
+}
+
 static void serve_events(struct conn *c, const struct sse_http_request *req, const char *query,
 			 size_t query_len)
 {
+	struct merge_names names = {.n = 0};
+	bool merged = c->u.req->channel == NULL && merge_wanted(query, query_len);
+	struct relay_merge *m = NULL;
 	struct relay *r = c->relay;
 	char id[RELAY_HEAD_MAX]; /* never longer than the head it came in */
 	size_t id_len = 0, chan_len;
@@ -114,9 +155,10 @@ static void serve_events(struct conn *c, const struct sse_http_request *req, con
 		id_len = 0; /* a first connection: live events only */
 	/* A token (relay-auth.c), whose exp ends the stream: else 401 or 403. */
 	channel_of(c, &chan, &chan_len);
-	if (!auth_admit(c, req, query, query_len, AUTH_SUBSCRIBE, chan, chan_len))
+	if (merged ? !merge_admit(c, req, query, query_len, &names)
+		   : !auth_admit(c, req, query, query_len, AUTH_SUBSCRIBE, chan, chan_len))
 		return;
-	if (c->u.req->channel != NULL && cluster_enabled(r)) {
+	if ((c->u.req->channel != NULL || merged) && cluster_enabled(r)) {
 		conn_reply_status(c, 501, NULL); /* --redis feeds the default channel only */
 		return;
 	}
@@ -134,17 +176,24 @@ static void serve_events(struct conn *c, const struct sse_http_request *req, con
 		return;
 	}
 	/* A named channel: created on first use, up to --max-channels. */
-	if (c->u.req->channel != NULL && (ch = channel_get(r, chan, chan_len)) == NULL) {
+	if ((c->u.req->channel != NULL && (ch = channel_get(r, chan, chan_len)) == NULL) ||
+	    (merged && (m = merge_new(r, &names)) == NULL)) {
 		conn_retry_later(c);
 		return;
 	}
 	if (!peers_admit(c)) {
 		r->m.refused_per_addr++;
+		merge_free(r, m);
 		conn_retry_later(c);
 		return;
 	}
 	if (stream_open(c, &s) < 0) {
+		merge_free(r, m);
 		conn_reply_status(c, 503, NULL);
+		return;
+	}
+	if (merged) {
+		merge_begin_stream(c, m, s, id, id_len);
 		return;
 	}
 	rc = stream_begin(c, s, ch != NULL ? channel_hub(ch) : r->hub, id, id_len);

@@ -12,6 +12,7 @@
  *   relay-metrics.c /metrics, /healthz, /readyz, --metrics-bind
  *   relay-log.c     --access-log
  *   relay-channels.c /events/NAME, /publish/NAME: a hub per channel
+ *   relay-merge.c   /events?channel=a&channel=b: several channels, one stream
  *
  * SPDX-License-Identifier: MIT
  */
@@ -184,6 +185,13 @@ struct conn {
 #define CONN_F_OPS 0x20u      /* came on --metrics-bind: its endpoints only */
 #define CONN_F_CHANNEL 0x40u  /* STREAMING, DRAINING: u.sub, not u.stream */
 #define CONN_F_PEER_STREAM 0x80u /* counted in its peer's streams (--max-per-addr) */
+
+/* A subscriber of several channels as one stream (relay-merge.c): its
+ * u.sub heads a struct relay_merge, with no channel of its own. */
+static inline bool conn_is_merged(const struct conn *c)
+{
+	return (c->flags & CONN_F_CHANNEL) && c->u.sub->ch == NULL;
+}
 
 /* An intrusive, doubly linked list of connections. */
 struct conn_list {

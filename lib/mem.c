@@ -27,10 +27,12 @@ static void libc_free(void *ptr, size_t size, void *ctx)
 	free(ptr);
 }
 
+const struct sse_allocator sse__libc_allocator = {libc_alloc, libc_realloc, libc_free, NULL};
+
 int sse__allocator_init(struct sse_allocator *out, const struct sse_allocator *user)
 {
 	if (user == NULL) {
-		*out = (struct sse_allocator){libc_alloc, libc_realloc, libc_free, NULL};
+		*out = sse__libc_allocator;
 		return 0;
 	}
 	if (!user->alloc_fn || !user->realloc_fn || !user->free_fn)

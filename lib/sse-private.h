@@ -9,6 +9,9 @@
 
 #include "sse.h"
 
+/* malloc, realloc and free, as an allocator (one for the whole library). */
+extern const struct sse_allocator sse__libc_allocator;
+
 /* Copy *user into *out, or the libc allocator when user is NULL.
  * Fails with SSE_ERR_INVALID when user leaves a function unset. */
 int sse__allocator_init(struct sse_allocator *out, const struct sse_allocator *user);

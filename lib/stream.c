@@ -17,7 +17,6 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "encode.h"
@@ -50,7 +49,7 @@ struct transport {
 struct sse_stream {
 	struct transport tr;
 	void *user;
-	const struct sse_allocator *alloc; /* &libc_allocator, or own_alloc */
+	const struct sse_allocator *alloc; /* &sse__libc_allocator, or own_alloc */
 	struct sse__queue q; /* the bytes it sends itself */
 	/* Time: the last value the caller gave, never read from a clock. */
 	union {
@@ -89,29 +88,6 @@ struct sse_stream {
 /* The narrow fields hold every value the API lets in. */
 _Static_assert(SSE_RETRY_NONE >= INT32_MIN && SSE_RETRY_MAX <= INT32_MAX, "retry fits int32_t");
 _Static_assert((SSE_ENCODE_STRICT_UTF8 & ~0xffu) == 0, "encoder flags fit a byte");
-
-/* The allocator of the streams given none, shared: a pointer costs each
- * stream 8 bytes where a copy costs 32. (The same calls as lib/mem.c's
- * libc allocator, which is private to it.) */
-static void *libc_alloc(size_t size, void *ctx)
-{
-	(void)ctx;
-	return malloc(size);
-}
-
-static void *libc_realloc(void *ptr, size_t old_size, size_t new_size, void *ctx)
-{
-	(void)old_size, (void)ctx;
-	return realloc(ptr, new_size);
-}
-
-static void libc_free(void *ptr, size_t size, void *ctx)
-{
-	(void)size, (void)ctx;
-	free(ptr);
-}
-
-static const struct sse_allocator libc_allocator = {libc_alloc, libc_realloc, libc_free, NULL};
 
 /* Bytes of a stream's allocation: with a copy of its allocator, or not. */
 static size_t stream_size(bool own_alloc)
@@ -178,7 +154,7 @@ int sse_stream_new(struct sse_stream **out, const struct sse_transport *t, void 
 	s = sse__alloc(&a, stream_size(alloc != NULL));
 	if (s == NULL)
 		return SSE_ERR_NOMEM;
-	*s = (struct sse_stream){.user = user, .alloc = &libc_allocator,
+	*s = (struct sse_stream){.user = user, .alloc = &sse__libc_allocator,
 				 .q.limit = SSE_STREAM_DEFAULT_QUEUE_LIMIT,
 				 .retry = SSE_RETRY_NONE,
 				 .hb_interval = SSE_HEARTBEAT_DEFAULT_MS,
@@ -215,7 +191,7 @@ void sse_stream_free(struct sse_stream *s)
 	s->flight = NULL;
 	queue_drop(s);
 	a = *s->alloc; /* it may be part of the block it frees */
-	sse__free(&a, s, stream_size(s->alloc != &libc_allocator));
+	sse__free(&a, s, stream_size(s->alloc != &sse__libc_allocator));
 }
 
 int sse_stream_set_queue_limit(struct sse_stream *s, size_t bytes)

@@ -216,9 +216,15 @@ static bool past_lag(const struct sse__source *src, const struct sse_replay *r, 
 int sse_stream_resume(struct sse_stream *s, const struct sse_replay *r, const char *id,
 		      size_t len, int *status)
 {
+	return sse__stream_resume(s, r, id, len, status, NULL);
+}
+
+int sse__stream_resume(struct sse_stream *s, const struct sse_replay *r, const char *id,
+		       size_t len, int *status, char *id_buf)
+{
 	struct sse_event reset;
 	uint64_t cursor;
-	int st, rc = 0;
+	int st, rc = 0, has_reset;
 
 	if (s == NULL || r == NULL)
 		return SSE_ERR_INVALID;
@@ -235,8 +241,12 @@ int sse_stream_resume(struct sse_stream *s, const struct sse_replay *r, const ch
 		*status = st;
 	/* The reset goes first: the client learns it missed events before
 	 * the events it gets from now on. */
-	if ((st == SSE_REPLAY_GAP || st == SSE_REPLAY_UNKNOWN) && sse_replay_reset_event(r, &reset))
-		rc = sse_stream_send(s, &reset);
+	if (st == SSE_REPLAY_GAP || st == SSE_REPLAY_UNKNOWN) {
+		has_reset = id_buf ? sse__replay_reset_event_in(r, &reset, id_buf)
+				   : sse_replay_reset_event(r, &reset);
+		if (has_reset)
+			rc = sse_stream_send(s, &reset);
+	}
 	if (rc == 0)
 		rc = sse_stream_follow(s, r, cursor);
 	return rc;

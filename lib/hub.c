@@ -25,6 +25,15 @@
  * subscriber array holds streams only, and the hook finds the question
  * in O(1).
  *
+ * A hub may share its ring with hubs on other threads (sse_hub_share(),
+ * sse_hub_new_shared()): the owner's thread writes, the others read the
+ * frames in place. A hub reading a shared ring holds a reader place of
+ * the ring, and keeps a floor there during each of its calls, and each
+ * call of its subscribers' streams that may read frames (the enter and
+ * leave hooks of its owner ops): nothing it may read is reused
+ * meanwhile (lib/replay.c). It learns of new frames by looking at the
+ * ring's live end when it is called (notice()).
+ *
  * The counters (sse_hub_stats()) are written by the hub's thread only
  * and may be read by any other: relaxed atomics, each written with a
  * plain load and store rather than a read-modify-write, so counting
@@ -50,6 +59,11 @@ enum stat {
 struct sse_hub {
 	struct sse_allocator alloc;
 	struct sse_replay *ring;
+	bool owns_ring;           /* else another thread's, shared (reader) */
+	struct sse__ring_reader *reader; /* a hub reading another thread's ring */
+	unsigned guard_depth;     /* reader: calls in progress that may read frames */
+	uint64_t seen_seq;        /* reader: the live end when it last looked */
+	char *id_buf;             /* reader: room for the reset event's id */
 	struct sse_timers *timers;
 	struct sse_stream **subs; /* dense: [0, ready) ready, [ready, count) waiting */
 	size_t count, cap, ready;
@@ -73,13 +87,12 @@ struct sse_hub {
 
 static void visit_failed(struct sse_stream *s, int err, void *user);
 
+/* Everything but the ring, which h->ring already is. */
 static int hub_init(struct sse_hub *h, const struct sse_hub_config *cfg)
 {
-	int rc = sse_replay_new(&h->ring, &cfg->ring, &h->alloc);
+	int rc = sse_timers_new(&h->timers, visit_failed, h, &h->alloc);
 
-	if (rc == 0)
-		rc = sse_timers_new(&h->timers, visit_failed, h, &h->alloc);
-	h->flushed_seq = sse_replay_next_seq(h->ring);
+	h->flushed_seq = h->seen_seq = sse_replay_next_seq(h->ring);
 	h->max_lag = cfg->max_lag;
 	h->stall_ms = cfg->stall_ms ? cfg->stall_ms : SSE_HUB_DEFAULT_STALL_MS;
 	if (h->stall_ms == UINT64_MAX)
@@ -93,35 +106,86 @@ static int hub_init(struct sse_hub *h, const struct sse_hub_config *cfg)
 	if (cfg->size > OLD_CONFIG_SIZE)
 		h->window_ms = cfg->window_ms;
 	h->batch_due = SSE_NO_DEADLINE;
-	h->ring_events = cfg->ring.max_events;
-	h->ring_bytes = cfg->ring.max_bytes;
+	sse__replay_bounds(h->ring, &h->ring_events, &h->ring_bytes);
 	return rc;
+}
+
+/* A hub with nothing in it yet, or NULL (*rc says why). */
+static struct sse_hub *hub_alloc(const struct sse_hub_config *cfg, sse_hub_drop_fn on_drop,
+				 void *user, const struct sse_allocator *alloc, int *rc)
+{
+	struct sse_allocator a;
+	struct sse_hub *h;
+
+	*rc = SSE_ERR_INVALID;
+	if (cfg == NULL || on_drop == NULL ||
+	    (cfg->size != sizeof(*cfg) && cfg->size != OLD_CONFIG_SIZE) ||
+	    sse__allocator_init(&a, alloc) != 0)
+		return NULL;
+	*rc = SSE_ERR_NOMEM;
+	h = sse__alloc(&a, sizeof(*h));
+	if (h == NULL)
+		return NULL;
+	*h = (struct sse_hub){.alloc = a, .on_drop = on_drop, .user = user};
+	for (size_t i = 0; i < STAT_COUNT; i++)
+		atomic_init(&h->stats[i], 0);
+	*rc = 0;
+	return h;
 }
 
 int sse_hub_new(struct sse_hub **out, const struct sse_hub_config *cfg, sse_hub_drop_fn on_drop,
 		void *user, const struct sse_allocator *alloc)
 {
-	struct sse_allocator a;
 	struct sse_hub *h;
 	int rc;
 
-	if (out == NULL || cfg == NULL || on_drop == NULL ||
-	    (cfg->size != sizeof(*cfg) && cfg->size != OLD_CONFIG_SIZE) ||
-	    sse__allocator_init(&a, alloc) != 0)
+	if (out == NULL)
 		return SSE_ERR_INVALID;
-	h = sse__alloc(&a, sizeof(*h));
+	h = hub_alloc(cfg, on_drop, user, alloc, &rc);
 	if (h == NULL)
-		return SSE_ERR_NOMEM;
-	*h = (struct sse_hub){.alloc = a, .on_drop = on_drop, .user = user};
-	for (size_t i = 0; i < STAT_COUNT; i++)
-		atomic_init(&h->stats[i], 0);
-	rc = hub_init(h, cfg);
+		return rc;
+	rc = sse_replay_new(&h->ring, &cfg->ring, &h->alloc);
+	h->owns_ring = rc == 0;
+	if (rc == 0)
+		rc = hub_init(h, cfg);
 	if (rc != 0) {
 		sse_hub_free(h);
 		return rc;
 	}
 	*out = h;
 	return 0;
+}
+
+int sse_hub_new_shared(struct sse_hub **out, const struct sse_replay *ring,
+		       const struct sse_hub_config *cfg, sse_hub_drop_fn on_drop, void *user,
+		       const struct sse_allocator *alloc)
+{
+	struct sse_hub *h;
+	int rc;
+
+	if (out == NULL || ring == NULL || !sse__replay_shared(ring))
+		return SSE_ERR_INVALID;
+	h = hub_alloc(cfg, on_drop, user, alloc, &rc);
+	if (h == NULL)
+		return rc;
+	/* Only read through it: the writer's thread owns the ring. */
+	h->ring = (struct sse_replay *)ring;
+	h->reader = sse__replay_reader_claim(ring);
+	h->id_buf = sse__alloc(&h->alloc, sse__replay_id_room(ring));
+	rc = h->reader == NULL ? SSE_ERR_BUSY : h->id_buf == NULL ? SSE_ERR_NOMEM : hub_init(h, cfg);
+	if (rc != 0) {
+		sse_hub_free(h);
+		return rc;
+	}
+	*out = h;
+	return 0;
+}
+
+int sse_hub_share(struct sse_hub *h, unsigned readers)
+{
+	if (h == NULL || !h->owns_ring || h->history.fetch != NULL)
+		return SSE_ERR_INVALID;
+	return sse_replay_share(h->ring, readers);
 }
 
 /* ---- the counters */
@@ -220,7 +284,8 @@ static struct sse_history_fetch *park_of(const struct sse_hub *h, const struct s
 	return owner != h ? owner : NULL;
 }
 
-static const struct sse__owner_ops hub_owner, parked_owner;
+static const struct sse__owner_ops *owner_ops(const struct sse_hub *h);
+static const struct sse__owner_ops parked_owner;
 
 /* ---- the list of work on parked subscribers */
 
@@ -264,7 +329,7 @@ static void unpark(struct sse_hub *h, struct sse_stream *s)
 	if (p->state == SSE__PARK_ASKING)
 		h->history.cancel(h->history.ctx, p);
 	dequeue(h, p);
-	sse__stream_set_owner(s, &hub_owner, h);
+	sse__stream_set_owner(s, owner_ops(h), h);
 	gauge(h, STAT_parked, --h->parked);
 	sse__free(&h->alloc, p, sizeof(*p));
 }
@@ -289,7 +354,12 @@ void sse_hub_free(struct sse_hub *h)
 		detach(h, h->subs[h->count - 1]);
 	sse__free(&h->alloc, h->subs, h->cap * sizeof(*h->subs));
 	sse_timers_free(h->timers);
-	sse_replay_free(h->ring);
+	if (h->reader != NULL)
+		sse__replay_reader_release(h->reader);
+	if (h->owns_ring)
+		sse_replay_free(h->ring);
+	if (h->id_buf != NULL)
+		sse__free(&h->alloc, h->id_buf, sse__replay_id_room(h->ring));
 	sse__free(&h->alloc, h, sizeof(*h));
 }
 
@@ -348,6 +418,37 @@ static const struct sse__owner_ops hub_owner = {
 	.release = owner_release,
 };
 
+/* A reader of a shared ring: its floor is kept during every call, its
+ * own or its subscribers', that may read frames. */
+static void guard_on(void *owner)
+{
+	struct sse_hub *h = owner;
+
+	if (h->reader != NULL && h->guard_depth++ == 0)
+		sse__replay_reader_enter(h->ring, h->reader);
+}
+
+static void guard_off(void *owner)
+{
+	struct sse_hub *h = owner;
+
+	if (h->reader != NULL && --h->guard_depth == 0)
+		sse__replay_reader_leave(h->reader);
+}
+
+static const struct sse__owner_ops reader_owner = {
+	.deadline_moved = owner_deadline_moved,
+	.drained = owner_drained,
+	.release = owner_release,
+	.enter = guard_on,
+	.leave = guard_off,
+};
+
+static const struct sse__owner_ops *owner_ops(const struct sse_hub *h)
+{
+	return h->reader != NULL ? &reader_owner : &hub_owner;
+}
+
 /* The same for a parked subscriber, whose owner context is its question. */
 static void parked_deadline_moved(void *owner, struct sse_stream *s)
 {
@@ -397,7 +498,7 @@ static int prepare(struct sse_hub *h, struct sse_stream *s)
 		rc = sse__timers_insert(h->timers, s);
 	if (rc != 0)
 		return rc;
-	sse__stream_set_owner(s, &hub_owner, h);
+	sse__stream_set_owner(s, owner_ops(h), h);
 	/* waiting until its first write says otherwise */
 	put(h, h->count++, s);
 	gauge(h, STAT_subscribers, h->count);
@@ -578,7 +679,7 @@ static int start(struct sse_hub *h, struct sse_stream *s, const char *last_id, s
 	if (rc != 0)
 		return rc;
 	if (!wants_history(h, last_id, len, &from))
-		return sse_stream_resume(s, h->ring, last_id, len, status);
+		return sse__stream_resume(s, h->ring, last_id, len, status, h->id_buf);
 	*status = SSE_REPLAY_HISTORY;
 	rc = park(h, s, from);
 	return rc != 0 ? rc : settle_new(h, s);
@@ -610,6 +711,7 @@ int sse_hub_subscribe(struct sse_hub *h, struct sse_stream *s, const char *last_
 	rc = prepare(h, s);
 	if (rc != 0)
 		return rc;
+	guard_on(h);
 	h->depth++;
 	rc = start(h, s, last_id, len, &st);
 	if (rc == 0 && st != SSE_REPLAY_HISTORY)
@@ -630,6 +732,7 @@ int sse_hub_subscribe(struct sse_hub *h, struct sse_stream *s, const char *last_
 	if (status != NULL && st != -1)
 		*status = st;
 	leave(h);
+	guard_off(h);
 	return rc;
 }
 
@@ -657,8 +760,9 @@ int sse_hub_set_history(struct sse_hub *h, const struct sse_history *provider)
 		return SSE_ERR_INVALID;
 	/* Numbers are what a log and the ring share: ring ids only. */
 	if (provider->size != sizeof(*provider) || provider->fetch == NULL ||
-	    provider->cancel == NULL || sse_replay_next_number(h->ring) == 0)
-		return SSE_ERR_INVALID;
+	    provider->cancel == NULL || sse_replay_next_number(h->ring) == 0 ||
+	    sse__replay_shared(h->ring))
+		return SSE_ERR_INVALID; /* a provider restarts the ring */
 	h->history = *provider;
 	return 0;
 }
@@ -695,7 +799,7 @@ static int published(struct sse_hub *h, int rc, uint64_t now_ms)
 int sse_hub_publish(struct sse_hub *h, const struct sse_event *ev, uint64_t now_ms,
 		    uint64_t *seq)
 {
-	if (h == NULL)
+	if (h == NULL || !h->owns_ring)
 		return SSE_ERR_INVALID;
 	return published(h, sse_replay_publish(h->ring, ev, now_ms, seq), now_ms);
 }
@@ -703,7 +807,7 @@ int sse_hub_publish(struct sse_hub *h, const struct sse_event *ev, uint64_t now_
 int sse_hub_publish_frame(struct sse_hub *h, const char *frame, size_t len, uint64_t now_ms,
 			  uint64_t *seq)
 {
-	if (h == NULL)
+	if (h == NULL || !h->owns_ring)
 		return SSE_ERR_INVALID;
 	return published(h, sse_replay_publish_frame(h->ring, frame, len, now_ms, seq), now_ms);
 }
@@ -719,7 +823,7 @@ int sse_hub_restart(struct sse_hub *h, const char *epoch, uint64_t next_number)
 	bool new_epoch;
 	int rc;
 
-	if (h == NULL)
+	if (h == NULL || !h->owns_ring)
 		return SSE_ERR_INVALID;
 	new_epoch = epoch != NULL && strcmp(epoch, sse_replay_epoch(h->ring)) != 0;
 	rc = sse_replay_restart(h->ring, epoch, next_number);
@@ -746,9 +850,11 @@ int sse_hub_writable(struct sse_hub *h, struct sse_stream *s)
 
 	if (!subscribed(h, s))
 		return SSE_ERR_INVALID;
+	guard_on(h);
 	h->depth++;
 	rc = deliver(h, s);
 	leave(h);
+	guard_off(h);
 	return rc;
 }
 
@@ -773,6 +879,26 @@ static bool window_holds(const struct sse_hub *h, uint64_t live)
 	    h->flushed_seq < sse_replay_first_seq(h->ring))
 		return false;
 	return sse__replay_backlog(h->ring, h->flushed_seq) < h->ring_bytes / 2;
+}
+
+/* A reader of a shared ring learns of frames published since it last
+ * looked: they are counted as published to it, owed to its followers,
+ * and the first opens a batching window at the time it was last given. */
+static void notice(struct sse_hub *h)
+{
+	uint64_t live = sse_replay_next_seq(h->ring), followers = h->count - h->parked;
+	uint64_t bytes;
+
+	if (h->reader == NULL || live == h->seen_seq)
+		return;
+	bytes = sse__replay_backlog(h->ring, h->seen_seq); /* 0 if gone: not known */
+	count(h, STAT_published_events, live - h->seen_seq);
+	count(h, STAT_published_bytes, bytes);
+	count(h, STAT_deliveries, followers * (live - h->seen_seq));
+	count(h, STAT_delivery_bytes, followers * bytes);
+	h->seen_seq = live;
+	if (h->window_ms > 0 && h->batch_due == SSE_NO_DEADLINE)
+		h->batch_due = h->now_ms + h->window_ms;
 }
 
 static void fan_out(struct sse_hub *h)
@@ -812,9 +938,12 @@ int sse_hub_flush(struct sse_hub *h)
 {
 	if (h == NULL)
 		return SSE_ERR_INVALID;
+	guard_on(h);
 	h->depth++;
+	notice(h);
 	fan_out(h);
 	leave(h);
+	guard_off(h);
 	return 0;
 }
 
@@ -825,12 +954,16 @@ int sse_hub_tick(struct sse_hub *h, uint64_t now_ms, uint64_t *next_ms)
 	if (h == NULL)
 		return SSE_ERR_INVALID;
 	set_now(h, now_ms);
+	guard_on(h);
 	h->depth++;
+	notice(h);
 	if (h->batch_due != SSE_NO_DEADLINE && h->now_ms >= h->batch_due)
 		fan_out(h); /* before expiry: the batch's frames are all there */
-	sse_replay_expire(h->ring, now_ms);
+	if (h->owns_ring)
+		sse_replay_expire(h->ring, now_ms); /* the writer's */
 	rc = sse_timers_run(h->timers, now_ms, next_ms, NULL);
 	leave(h);
+	guard_off(h);
 	if (rc == 0 && next_ms != NULL && h->batch_due < *next_ms)
 		*next_ms = h->batch_due;
 	return rc;
@@ -842,15 +975,19 @@ int sse_hub_visit(struct sse_hub *h, sse_hub_visit_fn fn, void *ctx)
 		return SSE_ERR_INVALID;
 	/* Downward, for the reason of sse_hub_flush(): a subscriber that
 	 * leaves is replaced by one visited already. */
+	guard_on(h);
 	for (size_t i = h->count; i-- > 0;) {
 		int rc;
 
 		if (i >= h->count)
 			continue;
 		rc = fn(h->subs[i], ctx);
-		if (rc != 0)
+		if (rc != 0) {
+			guard_off(h);
 			return rc;
+		}
 	}
+	guard_off(h);
 	return 0;
 }
 

@@ -31,8 +31,31 @@
  * two arenas, and only while a transport holds frames the ring has let go
  * of, which makes its stream a slow consumer (SSE_ERR_GAP) at its next write.
  *
+ * Readers on other threads (sse_replay_share()). One thread writes; hubs
+ * on other threads read frames in place, without a lock:
+ *  - what a reader may see is published through two atomics, the live end
+ *    (pub_next, stored after the frame's bytes and index entry, with
+ *    release) and the first frame held (pub_first, stored as soon as a
+ *    frame is dropped). Readers read only these, the entries and bytes of
+ *    frames between them, and what never changes once shared (the epoch,
+ *    the id base, the arenas' addresses while they hold a frame read).
+ *  - a reader in the middle of a call that may read frames has a floor:
+ *    it stores the first frame held as its floor, then reads the first
+ *    frame held again and reads nothing before that. The writer stores
+ *    pub_first before it reads the floors, and lets go of no frame at or
+ *    after the lowest floor. Both sides use sequentially consistent
+ *    order, so either the writer sees the floor or the reader sees the
+ *    frames dropped; a frame is never reused under a reader. Between its
+ *    calls a reader has no floor, so an idle thread holds nothing back.
+ *  - pins are counted atomically (readers pin and unpin, the writer
+ *    reads), and a pin is taken within a call, under the floor.
+ * The floors are the only thing the writer waits on, and it does not
+ * wait: when they keep it from the room it needs, it uses the second
+ * arena, then fails with SSE_ERR_PINNED, as for a pin.
+ *
  * SPDX-License-Identifier: MIT
  */
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
@@ -51,7 +74,7 @@ struct entry {
 	size_t offset;    /* the frame is arena[gen][offset, offset + len) */
 	size_t len;
 	uint32_t hash;    /* app ids: the id's hash, checked before the bytes */
-	uint32_t pins;    /* streams whose oldest byte in flight is in this frame */
+	_Atomic uint32_t pins; /* streams whose oldest byte in flight is in this frame */
 	unsigned char gen; /* which arena */
 };
 
@@ -88,7 +111,22 @@ struct sse_replay {
 	size_t count;        /* frames held */
 	size_t bytes;        /* their encoded bytes */
 	uint64_t total;      /* bytes ever published: backlogs in O(1) */
+	/* What readers see: next_seq and first_seq(r), published (see the
+	 * top of this file); readers on this thread read them too. */
+	_Atomic uint64_t pub_next, pub_first;
+	struct sse__ring_reader *readers; /* shared: one per hub that may read */
+	unsigned reader_count;
 };
+
+/* A reader's floor, alone on its cache line: each reader thread writes
+ * its own at every call, and the writer reads them all. */
+struct sse__ring_reader {
+	_Atomic uint64_t floor; /* NO_FLOOR between calls */
+	atomic_bool taken;
+	char pad[64 - sizeof(_Atomic uint64_t) - sizeof(atomic_bool)];
+};
+
+#define NO_FLOOR UINT64_MAX
 
 /* ---- creating and freeing */
 
@@ -290,6 +328,8 @@ int sse_replay_new(struct sse_replay **out, const struct sse_replay_config *cfg,
 				 .flags = cfg->flags,
 				 .app_ids = cfg->app_ids != 0, .next_seq = 1,
 				 .gen_first = {1, 1}, .held = {1, 1}};
+	atomic_init(&r->pub_next, 1);
+	atomic_init(&r->pub_first, 1);
 	rc = alloc_storage(r);
 	if (rc == 0 && !r->app_ids)
 		rc = copy_epoch(r, cfg->epoch);
@@ -315,6 +355,7 @@ void sse_replay_free(struct sse_replay *r)
 	sse__free(&r->alloc, r->buckets, (r->bucket_mask + 1) * sizeof(*r->buckets));
 	sse__free(&r->alloc, r->ids, r->ids_size);
 	sse__free(&r->alloc, r->reset_text, r->reset_text_len);
+	sse__free(&r->alloc, r->readers, r->reader_count * sizeof(*r->readers));
 	sse__free(&r->alloc, r, sizeof(*r));
 }
 
@@ -336,10 +377,30 @@ static struct entry *entry_at(const struct sse_replay *r, uint64_t seq)
 	return r->index + (size_t)(seq % r->slots);
 }
 
+/* Readers learn of a dropped frame before the writer reads their floors
+ * (release()): sequentially consistent, see the top of this file. */
 static void drop_oldest(struct sse_replay *r)
 {
 	r->bytes -= entry_at(r, first_seq(r))->len;
 	r->count--;
+	atomic_store(&r->pub_first, first_seq(r));
+}
+
+/* A new frame (or a skipped number) is there: entry and bytes first. */
+static void publish_end(struct sse_replay *r)
+{
+	atomic_store_explicit(&r->pub_next, r->next_seq, memory_order_release);
+}
+
+/* What a reader sees: the live end, and the first frame held. */
+static uint64_t live_end(const struct sse_replay *r)
+{
+	return atomic_load_explicit(&((struct sse_replay *)r)->pub_next, memory_order_acquire);
+}
+
+static uint64_t first_held(const struct sse_replay *r)
+{
+	return atomic_load(&((struct sse_replay *)r)->pub_first);
 }
 
 static void drop_aged(struct sse_replay *r, uint64_t now_ms)
@@ -364,11 +425,35 @@ static int other(const struct sse_replay *r)
 	return !r->cur;
 }
 
-/* Let go of the frames of arena g from its oldest on that were dropped
- * and are not pinned, up to end (the arena's end). */
+static uint32_t pins_of(const struct sse_replay *r, uint64_t seq)
+{
+	return atomic_load_explicit(&entry_at(r, seq)->pins, memory_order_acquire);
+}
+
+/* The lowest floor of the readers on other threads: no frame from there
+ * on may be let go. */
+static uint64_t lowest_floor(const struct sse_replay *r)
+{
+	uint64_t low = NO_FLOOR;
+
+	for (unsigned i = 0; i < r->reader_count; i++) {
+		uint64_t f = atomic_load(&r->readers[i].floor);
+
+		if (f < low)
+			low = f;
+	}
+	return low;
+}
+
+/* Let go of the frames of arena g from its oldest on that were dropped,
+ * are not pinned and no reader may be reading, up to end (the arena's end). */
 static void release(struct sse_replay *r, int g, uint64_t end)
 {
-	while (r->held[g] < end && r->held[g] < first_seq(r) && entry_at(r, r->held[g])->pins == 0)
+	uint64_t stop = lowest_floor(r);
+
+	if (stop > end)
+		stop = end;
+	while (r->held[g] < stop && r->held[g] < first_seq(r) && pins_of(r, r->held[g]) == 0)
 		r->held[g]++;
 }
 
@@ -456,7 +541,7 @@ static int make_room(struct sse_replay *r, size_t n, size_t *offset)
 		if (r->next_seq - oldest_held(r) < r->slots && room_at(r, n, offset))
 			return 0;
 		q = r->next_seq - oldest_held(r) < r->slots ? r->held[r->cur] : oldest_held(r);
-		if (q >= first_seq(r) && q < r->next_seq && entry_at(r, q)->pins == 0) {
+		if (q >= first_seq(r) && q < r->next_seq && pins_of(r, q) == 0) {
 			drop_oldest(r); /* FIFO: q goes when all before it have */
 			continue;
 		}
@@ -531,6 +616,7 @@ static void append(struct sse_replay *r, const char *id, size_t id_len, size_t o
 	r->next_seq++;
 	r->count++;
 	r->bytes += len;
+	publish_end(r);
 }
 
 int sse_replay_publish(struct sse_replay *r, const struct sse_event *ev, uint64_t now_ms,
@@ -668,6 +754,8 @@ static int skip_seq(struct sse_replay *r)
 	e = entry_at(r, r->next_seq);
 	*e = (struct entry){.end_total = r->total, .offset = offset, .gen = (unsigned char)r->cur};
 	r->next_seq++;
+	publish_end(r);
+	atomic_store(&r->pub_first, first_seq(r));
 	release_all(r);
 	return 0;
 }
@@ -678,7 +766,8 @@ int sse_replay_restart(struct sse_replay *r, const char *epoch, uint64_t next)
 	size_t size = 0, len = 0;
 	int rc;
 
-	if (r == NULL || r->app_ids || next == 0 || !epoch_valid(epoch))
+	/* Shared: readers read the epoch and the base without a lock. */
+	if (r == NULL || r->app_ids || r->readers != NULL || next == 0 || !epoch_valid(epoch))
 		return SSE_ERR_INVALID;
 	if (epoch != NULL && strcmp(epoch, r->ids) == 0)
 		epoch = NULL; /* the same epoch: kept */
@@ -756,11 +845,11 @@ static int find_ring_id(const struct sse_replay *r, const char *id, size_t len, 
 
 	/* A number past the newest was never ours (or is from a log this
 	 * ring has not caught up with): nothing to resume from. */
-	if (!parse_ring_id(r, id, len, &number) || number >= next_number(r))
+	if (!parse_ring_id(r, id, len, &number) || number >= live_end(r) + r->base)
 		return SSE_REPLAY_UNKNOWN;
 	/* The number before the first frame is a point all after which is
 	 * held: found. Below it, frames the client needs are gone. */
-	if (number + 1 < first_seq(r) + r->base)
+	if (number + 1 < first_held(r) + r->base)
 		return SSE_REPLAY_GAP;
 	*seq = number - r->base;
 	return SSE_REPLAY_FOUND;
@@ -806,14 +895,14 @@ int sse_replay_seek(const struct sse_replay *r, const char *id, size_t len, uint
 	if (r == NULL || cursor == NULL)
 		return SSE_ERR_INVALID;
 	if (id == NULL || len == 0) {
-		*cursor = r->next_seq;
+		*cursor = live_end(r);
 		return SSE_REPLAY_LIVE;
 	}
 	if (r->app_ids)
 		status = find_app_id(r, id, len, &seq);
 	else
 		status = find_ring_id(r, id, len, &seq);
-	*cursor = status == SSE_REPLAY_FOUND ? seq + 1 : r->next_seq;
+	*cursor = status == SSE_REPLAY_FOUND ? seq + 1 : live_end(r);
 	return status;
 }
 
@@ -823,12 +912,13 @@ int sse_replay_frame(const struct sse_replay *r, uint64_t cursor, const char **b
 		     size_t *len)
 {
 	const struct entry *e;
+	uint64_t live = r ? live_end(r) : 0;
 
-	if (r == NULL || bytes == NULL || len == NULL || cursor > r->next_seq)
+	if (r == NULL || bytes == NULL || len == NULL || cursor > live)
 		return SSE_ERR_INVALID;
-	if (cursor == r->next_seq)
+	if (cursor == live)
 		return 0;
-	if (cursor < first_seq(r))
+	if (cursor < first_held(r))
 		return SSE_ERR_GAP;
 	e = entry_at(r, cursor);
 	*bytes = r->arena[e->gen] + e->offset;
@@ -838,12 +928,12 @@ int sse_replay_frame(const struct sse_replay *r, uint64_t cursor, const char **b
 
 uint64_t sse_replay_next_seq(const struct sse_replay *r)
 {
-	return r ? r->next_seq : 0;
+	return r ? live_end(r) : 0;
 }
 
 uint64_t sse_replay_first_seq(const struct sse_replay *r)
 {
-	return r ? first_seq(r) : 0;
+	return r ? first_held(r) : 0;
 }
 
 size_t sse_replay_bytes(const struct sse_replay *r)
@@ -853,7 +943,7 @@ size_t sse_replay_bytes(const struct sse_replay *r)
 
 size_t sse_replay_count(const struct sse_replay *r)
 {
-	return r ? r->count : 0;
+	return r ? (size_t)(live_end(r) - first_held(r)) : 0;
 }
 
 /* ---- ids and the reset event */
@@ -900,21 +990,23 @@ const char *sse_replay_epoch(const struct sse_replay *r)
  * readers, so a follower pins through the const ring it was given. */
 void sse__replay_pin(const struct sse_replay *r, uint64_t seq)
 {
-	entry_at(r, seq)->pins++;
+	atomic_fetch_add_explicit(&entry_at(r, seq)->pins, 1, memory_order_relaxed);
 }
 
+/* Release: a pin taken on a later frame before this one goes is seen by
+ * the writer that sees this one gone (lib/follow.c pins, then unpins). */
 void sse__replay_unpin(const struct sse_replay *r, uint64_t seq)
 {
-	entry_at(r, seq)->pins--;
+	atomic_fetch_sub_explicit(&entry_at(r, seq)->pins, 1, memory_order_release);
 }
 
 size_t sse__replay_run(const struct sse_replay *r, uint64_t seq, const char **bytes, size_t *len)
 {
 	const struct entry *first = entry_at(r, seq);
 	size_t end = first->offset + first->len;
-	uint64_t q = seq + 1;
+	uint64_t q = seq + 1, live = live_end(r);
 
-	for (; q < r->next_seq; q++) {
+	for (; q < live; q++) {
 		const struct entry *e = entry_at(r, q);
 
 		if (e->gen != first->gen || e->offset != end)
@@ -931,14 +1023,16 @@ size_t sse__replay_held_len(const struct sse_replay *r, uint64_t seq)
 	return entry_at(r, seq)->len;
 }
 
+/* From the entries, not r->total, which the writer changes. */
 uint64_t sse__replay_backlog(const struct sse_replay *r, uint64_t cursor)
 {
+	uint64_t live = live_end(r);
 	const struct entry *e;
 
-	if (cursor >= r->next_seq || cursor < first_seq(r))
+	if (cursor >= live || cursor < first_held(r))
 		return 0;
 	e = entry_at(r, cursor);
-	return r->total - (e->end_total - e->len);
+	return entry_at(r, live - 1)->end_total - (e->end_total - e->len);
 }
 
 int sse__replay_parse_id(const struct sse_replay *r, const char *id, size_t len, uint64_t *number)
@@ -949,4 +1043,81 @@ int sse__replay_parse_id(const struct sse_replay *r, const char *id, size_t len,
 uint64_t sse__replay_base(const struct sse_replay *r)
 {
 	return r->base;
+}
+
+/* ---- readers on other threads */
+
+int sse_replay_share(struct sse_replay *r, unsigned readers)
+{
+	size_t size;
+
+	if (r == NULL || r->app_ids || r->readers != NULL || readers == 0 ||
+	    size_mul(readers, sizeof(*r->readers), &size) != 0)
+		return SSE_ERR_INVALID;
+	r->readers = sse__alloc(&r->alloc, size);
+	if (r->readers == NULL)
+		return SSE_ERR_NOMEM;
+	for (unsigned i = 0; i < readers; i++) {
+		atomic_init(&r->readers[i].floor, NO_FLOOR);
+		atomic_init(&r->readers[i].taken, false);
+	}
+	r->reader_count = readers;
+	return 0;
+}
+
+struct sse__ring_reader *sse__replay_reader_claim(const struct sse_replay *r)
+{
+	for (unsigned i = 0; i < r->reader_count; i++) {
+		bool free_slot = false;
+
+		if (atomic_compare_exchange_strong(&r->readers[i].taken, &free_slot, true))
+			return &r->readers[i];
+	}
+	return NULL;
+}
+
+void sse__replay_reader_release(struct sse__ring_reader *rd)
+{
+	atomic_store_explicit(&rd->floor, NO_FLOOR, memory_order_release);
+	atomic_store(&rd->taken, false);
+}
+
+/* The floor first, then what is held: see the top of this file. */
+void sse__replay_reader_enter(const struct sse_replay *r, struct sse__ring_reader *rd)
+{
+	atomic_store(&rd->floor, first_held(r));
+}
+
+void sse__replay_reader_leave(struct sse__ring_reader *rd)
+{
+	atomic_store_explicit(&rd->floor, NO_FLOOR, memory_order_release);
+}
+
+bool sse__replay_shared(const struct sse_replay *r)
+{
+	return r->readers != NULL;
+}
+
+size_t sse__replay_id_room(const struct sse_replay *r)
+{
+	return r->app_ids ? 0 : r->epoch_len + SSE__U64_DIGITS + 1;
+}
+
+/* The reset event as sse_replay_reset_event() gives it, its id written
+ * into buf (sse__replay_id_room() bytes) from what a reader may see. */
+int sse__replay_reset_event_in(const struct sse_replay *r, struct sse_event *ev, char *buf)
+{
+	if (!r->has_reset || r->app_ids)
+		return sse_replay_reset_event(r, ev);
+	*ev = r->reset;
+	memcpy(buf, r->ids, r->epoch_len);
+	ev->id = buf;
+	ev->id_len = r->epoch_len + sse__format_u64(live_end(r) - 1 + r->base, 10, buf + r->epoch_len);
+	return 1;
+}
+
+void sse__replay_bounds(const struct sse_replay *r, size_t *events, size_t *bytes)
+{
+	*events = r->max_events;
+	*bytes = r->max_bytes;
 }

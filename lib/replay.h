@@ -7,6 +7,8 @@
 #ifndef SSE_PRIV_REPLAY_H
 #define SSE_PRIV_REPLAY_H
 
+#include <stdbool.h>
+
 #include "sse-private.h"
 
 /* Bytes of the retained frames from cursor to the live end, in O(1);
@@ -40,5 +42,27 @@ uint64_t sse__replay_base(const struct sse_replay *r);
  * SSE_ERR_INVALID (or SSE_ERR_UTF8 for a strict ring). Ring ids only. */
 int sse__replay_check_frame(const struct sse_replay *r, uint64_t number, const char *frame,
 			    size_t len);
+
+/* The ring's bounds: frames and bytes. */
+void sse__replay_bounds(const struct sse_replay *r, size_t *events, size_t *bytes);
+
+/* Readers on other threads (sse_replay_share(); lib/replay.c says how). */
+struct sse__ring_reader;
+
+/* Whether the ring was shared. */
+bool sse__replay_shared(const struct sse_replay *r);
+/* A free reader place, or NULL when all are taken (or not shared). */
+struct sse__ring_reader *sse__replay_reader_claim(const struct sse_replay *r);
+void sse__replay_reader_release(struct sse__ring_reader *rd);
+/* Around every call of a reader that may read frames: nothing at or after
+ * the first frame held at enter is let go before leave. */
+void sse__replay_reader_enter(const struct sse_replay *r, struct sse__ring_reader *rd);
+void sse__replay_reader_leave(struct sse__ring_reader *rd);
+
+/* Bytes for the id of the reset event (ring ids), and the event with its
+ * id written there, from what a reader on another thread may see: as
+ * sse_replay_reset_event(), whose id lives in the ring, otherwise. */
+size_t sse__replay_id_room(const struct sse_replay *r);
+int sse__replay_reset_event_in(const struct sse_replay *r, struct sse_event *ev, char *buf);
 
 #endif

@@ -216,6 +216,17 @@ static bool following(const struct sse_stream *s)
 	return s->src.ops != NULL;
 }
 
+/* Around a call that may read the frames of a ring shared with a writer
+ * on another thread: the owner (a hub) keeps them in place meanwhile.
+ * Calls nest; the owner cannot change within one. */
+static void reading(const struct sse_stream *s, bool on)
+{
+	const struct sse__owner_ops *ops = s->owner_ops;
+
+	if (ops != NULL && ops->enter != NULL)
+		(on ? ops->enter : ops->leave)(s->owner);
+}
+
 /* Bytes owed: the queue's, and the ring's from the stream's position. */
 static uint64_t owed(const struct sse_stream *s)
 {
@@ -226,8 +237,13 @@ static uint64_t owed(const struct sse_stream *s)
 
 size_t sse_stream_pending(const struct sse_stream *s)
 {
-	uint64_t n = s && s->error == 0 ? owed(s) : 0;
+	uint64_t n = 0;
 
+	if (s != NULL && s->error == 0) {
+		reading(s, true);
+		n = owed(s);
+		reading(s, false);
+	}
 	return n > SIZE_MAX ? SIZE_MAX : (size_t)n;
 }
 
@@ -449,14 +465,17 @@ static int pull(struct sse_stream *s)
  * report again. */
 static int drain(struct sse_stream *s)
 {
-	int rc = check_source(s);
+	int rc;
 
+	reading(s, true);
+	rc = check_source(s);
 	if (rc == 0)
 		rc = pushes(s) ? push(s) : pull(s);
 	if (rc == SSE_ERR_WOULDBLOCK)
 		waiting(s);
 	else if (rc == 0 && s->owner_ops != NULL && s->owner_ops->drained != NULL)
 		s->owner_ops->drained(s->owner, s);
+	reading(s, false);
 	return rc;
 }
 
@@ -470,7 +489,14 @@ static int stream_check(const struct sse_stream *s)
 
 int sse__stream_check(struct sse_stream *s)
 {
-	return s->error != 0 ? s->error : check_source(s);
+	int rc;
+
+	if (s->error != 0)
+		return s->error;
+	reading(s, true);
+	rc = check_source(s);
+	reading(s, false);
+	return rc;
 }
 
 int sse__stream_idle(const struct sse_stream *s)
@@ -528,18 +554,13 @@ size_t sse_stream_inflight(const struct sse_stream *s)
 	return s ? sse__flight_bytes(s->flight) : 0;
 }
 
-int sse_stream_read(struct sse_stream *s, void *buf, size_t cap, size_t *n)
+/* What sse_stream_read() copies out, its arguments checked. */
+static int read_owed(struct sse_stream *s, void *buf, size_t cap, size_t *n)
 {
 	struct sse__gather g;
 	size_t got = 0;
-	int rc = stream_check(s);
+	int rc = check_source(s);
 
-	if (buf == NULL || cap == 0 || n == NULL || (rc == 0 && s->hold))
-		rc = SSE_ERR_INVALID; /* reads copy: an asynchronous stream writes */
-	if (n != NULL)
-		*n = 0;
-	if (rc == 0)
-		rc = check_source(s);
 	if (rc != 0)
 		return rc;
 	/* A gather stops at SSE_IOV_MAX pieces: gather again until full. */
@@ -559,6 +580,22 @@ int sse_stream_read(struct sse_stream *s, void *buf, size_t cap, size_t *n)
 	if (owed(s) > 0)
 		s->stall_from = now_of(s); /* still owing: stalls count from this read */
 	return 0;
+}
+
+int sse_stream_read(struct sse_stream *s, void *buf, size_t cap, size_t *n)
+{
+	int rc = stream_check(s);
+
+	if (buf == NULL || cap == 0 || n == NULL || (rc == 0 && s->hold))
+		rc = SSE_ERR_INVALID; /* reads copy: an asynchronous stream writes */
+	if (n != NULL)
+		*n = 0;
+	if (rc != 0)
+		return rc;
+	reading(s, true);
+	rc = read_owed(s, buf, cap, n);
+	reading(s, false);
+	return rc;
 }
 
 /* The common tail of every send: queue one frame, then write eagerly.
@@ -779,7 +816,8 @@ static void heartbeat(struct sse_stream *s, uint64_t now)
 	draw_cut(s);
 }
 
-int sse__stream_visit(struct sse_stream *s)
+/* A scheduler's visit, once the stream reads its frames safely. */
+static int visit(struct sse_stream *s)
 {
 	uint64_t now = now_of(s);
 
@@ -797,6 +835,16 @@ int sse__stream_visit(struct sse_stream *s)
 		return s->error;
 	heartbeat(s, now);
 	return s->error;
+}
+
+int sse__stream_visit(struct sse_stream *s)
+{
+	int rc;
+
+	reading(s, true);
+	rc = visit(s);
+	reading(s, false);
+	return rc;
 }
 
 int sse_stream_tick(struct sse_stream *s, uint64_t now_ms, uint64_t *next_ms)

@@ -23,6 +23,11 @@ struct sse__owner_ops {
 	void (*drained)(void *owner, struct sse_stream *s);
 	/* The stream is being freed: let it go. */
 	void (*release)(void *owner, struct sse_stream *s);
+	/* Optional: around a call of the stream's own that may read its
+	 * ring's frames, when the ring is shared with a writer on another
+	 * thread (lib/replay.c's floors); calls nest. */
+	void (*enter)(void *owner);
+	void (*leave)(void *owner);
 };
 
 /* Attach the stream to an owner (ops NULL: to none). */
@@ -107,6 +112,12 @@ struct sse__source {
 
 struct sse__source *sse__stream_source(struct sse_stream *s);
 const struct sse__source *sse__stream_source_c(const struct sse_stream *s);
+
+/* sse_stream_resume(), with the reset event's id written into id_buf
+ * (sse__replay_id_room() bytes) when not NULL: for a reader of a ring
+ * shared with a writer on another thread. */
+int sse__stream_resume(struct sse_stream *s, const struct sse_replay *r, const char *id,
+		       size_t len, int *status, char *id_buf);
 
 /* Fail a follower that missed events, writing nothing: 0, or its error. */
 int sse__stream_check(struct sse_stream *s);

@@ -10,7 +10,7 @@
 #             build-ci-san-CC: unit, adapters and abi suites, then every
 #             example server under the sanitizers: conformance and interop
 #   valgrind  build-ci under valgrind: meson test --setup valgrind --suite unit --suite adapters
-#   tsan      ThreadSanitizer (clang), build-ci-tsan: the handoff and hub
+#   tsan      ThreadSanitizer (clang), build-ci-tsan: the handoff, hub and share
 #             tests, the ones that start threads; skipped with a message when clang
 #             cannot build and run a -fsanitize=thread program
 #
@@ -123,7 +123,7 @@ step_tsan() {
 		-Dexamples=false -Db_sanitize=thread -Db_lundef=false &&
 		meson compile -C "$b-tsan" &&
 		TSAN_OPTIONS=halt_on_error=1 CK_FORK=no \
-			mtest -C "$b-tsan" --print-errorlogs handoff hub
+			mtest -C "$b-tsan" --print-errorlogs handoff hub share
 }
 
 passed=() failed=()

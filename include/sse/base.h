@@ -31,11 +31,11 @@ extern "C" {
 /** Major version of these headers: changes break the ABI. */
 #define SSE_VERSION_MAJOR 0
 /** Minor version of these headers: additions. */
-#define SSE_VERSION_MINOR 3
+#define SSE_VERSION_MINOR 4
 /** Patch version of these headers: fixes only. */
 #define SSE_VERSION_PATCH 0
 /** The header version as a string, "major.minor.patch". */
-#define SSE_VERSION_STRING "0.3.0"
+#define SSE_VERSION_STRING "0.4.0"
 
 /**
  * @brief The version of the library linked at run time.
@@ -73,10 +73,11 @@ SSE_API unsigned sse_version(void);
 	X(SSE_ERR_HTTP, -15, "malformed HTTP request")                          \
 	X(SSE_ERR_INCOMPLETE, -16, "more input is needed")                     \
 	X(SSE_ERR_STALLED, -17, "transport accepted nothing for the stall time")   \
-	X(SSE_ERR_PINNED, -18, "frames an asynchronous transport holds block the ring")
+	X(SSE_ERR_PINNED, -18, "frames still in use block the ring")                \
+	X(SSE_ERR_BUSY, -19, "every place is taken")
 
 /** The error codes, from SSE_ERRORS(): SSE_OK (0), then one negative
- * value per code (SSE_ERR_INVALID = -1, ..., SSE_ERR_PINNED = -18). */
+ * value per code (SSE_ERR_INVALID = -1, ..., SSE_ERR_BUSY = -19). */
 enum sse_error {
 	SSE_OK = 0, /**< Success. */
 #define SSE_ERROR_ENUM(name, value, text) name = value,

@@ -383,6 +383,51 @@ SSE_API int sse_hub_stats(const struct sse_hub *h, struct sse_hub_stats *out);
  * @since 0.3
  */
 SSE_API uint64_t sse_hub_lag(const struct sse_hub *h, const struct sse_stream *s);
+
+/**
+ * @brief Let hubs on other threads fan out from this hub's ring
+ * (sse_replay_share(); sse_hub_new_shared() with sse_hub_ring(h)). This
+ * hub's thread stays the ring's one writer: it publishes, and its
+ * sse_hub_tick() expires frames. After it, sse_hub_restart() fails.
+ * @param h       The hub; not backed by a history provider.
+ * @param readers The most hubs that may share the ring at once (>= 1).
+ * @return As sse_replay_share(); SSE_ERR_INVALID also for a hub with a
+ *         history provider.
+ * @since 0.4
+ */
+SSE_API int sse_hub_share(struct sse_hub *h, unsigned readers);
+
+/**
+ * @brief Create a hub that fans out, on the calling thread, from a ring
+ * shared by another thread's writer (sse_replay_share()): its own
+ * subscribers, heartbeats, stall times and batching window, the ring's
+ * frames read in place (no copy per thread, no lock per event). It
+ * publishes nothing: the writer does, then wakes this hub's thread,
+ * which calls sse_hub_tick() (the new frames are noticed then, and a
+ * batching window opens at that time) and sse_hub_flush(). Everything
+ * else is as for sse_hub_new(); the hub and its subscribers belong to
+ * the thread that calls its functions, one thread for the hub's life.
+ * Its counters count what it sees: @c published_events are the events
+ * that reached it, each owed to its subscribers following the ring then.
+ * @param out     Receives the hub, to free with sse_hub_free() (on its
+ *                thread, before the ring is freed).
+ * @param ring    The shared ring.
+ * @param cfg     As sse_hub_new(); @c ring is ignored (the ring's own
+ *                bounds hold).
+ * @param on_drop Required, as sse_hub_new().
+ * @param user    Passed to on_drop.
+ * @param alloc   NULL: libc; else copied.
+ * @return 0, or
+ * @retval SSE_ERR_INVALID as sse_hub_new(), or a ring that is not
+ *         shared.
+ * @retval SSE_ERR_BUSY    as many hubs share the ring as
+ *         sse_replay_share() allowed.
+ * @retval SSE_ERR_NOMEM   *out is untouched.
+ * @since 0.4
+ */
+SSE_API int sse_hub_new_shared(struct sse_hub **out, const struct sse_replay *ring,
+			       const struct sse_hub_config *cfg, sse_hub_drop_fn on_drop,
+			       void *user, const struct sse_allocator *alloc);
 /** @} */
 
 #ifdef __cplusplus

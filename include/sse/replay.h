@@ -23,7 +23,8 @@ extern "C" {
  * position is a cursor: the sequence number of the next frame it needs.
  * Live delivery and replay are the same walk along the ring, so a resumed
  * stream can neither miss nor repeat an event published mid-replay.
- * Not thread-safe: one ring, one thread at a time.
+ * Not thread-safe: one ring, one thread at a time, unless it is shared
+ * with hubs on other threads (sse_replay_share()).
  * @{
  */
 struct sse_replay;
@@ -250,6 +251,32 @@ SSE_API int sse_replay_restart(struct sse_replay *r, const char *epoch, uint64_t
  * @return The next frame's id number (>= 1).
  * @since 0.3 */
 SSE_API uint64_t sse_replay_next_number(const struct sse_replay *r);
+
+/**
+ * @brief Let hubs on other threads fan out from this ring
+ * (sse_hub_new_shared()): one writer, many readers. Afterwards one thread
+ * at a time, the writer, publishes (sse_replay_publish(),
+ * sse_replay_publish_frame()) and expires frames (sse_replay_expire());
+ * every other thread reads the ring only through a hub made with
+ * sse_hub_new_shared(), which reads without a lock: the writer publishes
+ * a frame's index entry before the sequence number that makes it
+ * visible, and reuses the bytes of a dropped frame only once no reader
+ * is in the middle of a call that may read them. Readers never wait for
+ * the writer, nor the writer for them; a writer that laps a reader still
+ * reading, by the room of both arenas or the index, fails with
+ * SSE_ERR_PINNED, as for a pinned frame.
+ * Call it before any reader exists, on the thread that made the ring.
+ * A shared ring cannot be restarted (sse_replay_restart() fails).
+ * @param r       The ring; ring ids only (readers resume from an id
+ *                without looking into the index the writer changes).
+ * @param readers The most hubs that may share it at once (>= 1).
+ * @return 0, or
+ * @retval SSE_ERR_INVALID a NULL ring, app ids, readers 0, or a ring
+ *         shared already.
+ * @retval SSE_ERR_NOMEM   nothing changed.
+ * @since 0.4
+ */
+SSE_API int sse_replay_share(struct sse_replay *r, unsigned readers);
 /** @} */
 
 #ifdef __cplusplus

@@ -30,6 +30,9 @@ import { join } from 'node:path';
 import { HOST, atExit, check, fail, log, publishOk, run, sleep, sseSubscribe, startRelay, track, until } from './relay.mjs';
 
 const bin = process.argv[2];
+// The version the relay must report: the project's, from meson.build.
+const projectVersion = /version: '([^']+)'/.exec(
+	readFileSync(new URL('../../meson.build', import.meta.url), 'utf8'))[1];
 
 /** GET url: {status, type, body}; status 0 when the connection failed. */
 function get(url) {
@@ -120,7 +123,7 @@ async function countersMove(dir) {
 	// Every hub counter (SSE_HUB_STATS) is there: a few by name.
 	for (const n of ['published_events_total', 'deliveries_total', 'writes_total', 'subscribes_total', 'drops_gap_total', 'drops_stall_total', 'drops_lifetime_total', 'subscribers', 'parked'])
 		value(m0, `sse_relay_hub_${n}`);
-	value(m0, 'sse_relay_build_info{version="0.3.0",redis="off"}');
+	value(m0, `sse_relay_build_info{version="${projectVersion}",redis="off"}`);
 	check(value(m0, 'sse_relay_ready') === 1, 'sse_relay_ready is not 1');
 
 	const N = 7;

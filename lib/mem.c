@@ -29,6 +29,17 @@ static void libc_free(void *ptr, size_t size, void *ctx)
 
 const struct sse_allocator sse__libc_allocator = {libc_alloc, libc_realloc, libc_free, NULL};
 
+int sse_allocator_init(struct sse_allocator *out, const struct sse_allocator *given)
+{
+	return out != NULL ? sse__allocator_init(out, given) : SSE_ERR_INVALID;
+}
+
+bool sse__allocator_is_libc(const struct sse_allocator *a)
+{
+	return a == NULL || (a->alloc_fn == libc_alloc && a->realloc_fn == libc_realloc &&
+			     a->free_fn == libc_free);
+}
+
 int sse__allocator_init(struct sse_allocator *out, const struct sse_allocator *user)
 {
 	if (user == NULL) {

@@ -7,6 +7,8 @@
 #ifndef SSE_PRIVATE_H
 #define SSE_PRIVATE_H
 
+#include <stdbool.h>
+
 #include "sse.h"
 
 /* malloc, realloc and free, as an allocator (one for the whole library). */
@@ -15,6 +17,8 @@ extern const struct sse_allocator sse__libc_allocator;
 /* Copy *user into *out, or the libc allocator when user is NULL.
  * Fails with SSE_ERR_INVALID when user leaves a function unset. */
 int sse__allocator_init(struct sse_allocator *out, const struct sse_allocator *user);
+/* NULL, or hooks that are libc's (sse_allocator_init() of NULL). */
+bool sse__allocator_is_libc(const struct sse_allocator *a);
 
 void *sse__alloc(const struct sse_allocator *a, size_t size);
 void *sse__realloc(const struct sse_allocator *a, void *ptr, size_t old_size, size_t new_size);

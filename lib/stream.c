@@ -146,12 +146,14 @@ int sse_stream_new(struct sse_stream **out, const struct sse_transport *t, void 
 {
 	struct sse_allocator a;
 	struct sse_stream *s;
+	bool own;
 
 	if (out == NULL || !transport_valid(t))
 		return SSE_ERR_INVALID;
 	if (sse__allocator_init(&a, alloc) != 0)
 		return SSE_ERR_INVALID;
-	s = sse__alloc(&a, stream_size(alloc != NULL));
+	own = !sse__allocator_is_libc(alloc); /* libc's hooks are shared, not copied */
+	s = sse__alloc(&a, stream_size(own));
 	if (s == NULL)
 		return SSE_ERR_NOMEM;
 	*s = (struct sse_stream){.user = user, .alloc = &sse__libc_allocator,
@@ -163,7 +165,7 @@ int sse_stream_new(struct sse_stream **out, const struct sse_transport *t, void 
 	s->pull = t->write == NULL && t->writev == NULL;
 	s->tr = transport_of(t, s->pull);
 	s->hold = (t->flags & SSE_TRANSPORT_ASYNC) != 0;
-	if (alloc != NULL) {
+	if (own) {
 		s->own_alloc[0] = a;
 		s->alloc = &s->own_alloc[0];
 	}

@@ -523,6 +523,20 @@ static void assert_open_event_stream(const struct cli_stream *c)
 
 /* ---- tests */
 
+/* An allocator with a hook missing is refused before anything is
+ * allocated through it. */
+START_TEST(test_h2_respond_refuses_an_incomplete_allocator)
+{
+	struct sse_h2_config cfg = *test_config();
+	struct sse_allocator half = {.alloc_fn = NULL, .realloc_fn = NULL, .free_fn = NULL};
+	struct sse_h2_stream *st = NULL;
+
+	cfg.alloc = &half;
+	ck_assert_int_eq(sse_h2_respond(&st, T.srv, 1, &cfg, NULL, NULL), SSE_ERR_INVALID);
+	ck_assert_ptr_null(st);
+}
+END_TEST
+
 START_TEST(test_h2_multiplexed_streams_each_get_every_event_once_in_order)
 {
 	struct cli_stream *c[3];
@@ -712,6 +726,7 @@ static Suite *nghttp2_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_h2_multiplexed_streams_each_get_every_event_once_in_order);
+	tcase_add_test(tc, test_h2_respond_refuses_an_incomplete_allocator);
 	tcase_add_test(tc, test_h2_head_has_no_connection_specific_fields);
 	tcase_add_test(tc, test_h2_big_event_crosses_frames_and_windows_without_copy);
 	tcase_add_test(tc, test_h2_client_rst_stream_ends_only_that_subscriber);

@@ -1009,6 +1009,34 @@ START_TEST(test_stream_nomem_at_every_allocation)
 	}
 	ck_assert_int_gt(failures, 2);
 }
+
+/* What every object does with the allocator it is given, for code built
+ * on the library: NULL is libc's hooks, and a missing hook is refused. */
+START_TEST(test_allocator_init)
+{
+	struct sse_allocator a, out;
+	struct test_alloc ta;
+	void *p;
+
+	ck_assert_int_eq(sse_allocator_init(NULL, NULL), SSE_ERR_INVALID);
+	ck_assert_int_eq(sse_allocator_init(&out, NULL), 0);
+	ck_assert(out.alloc_fn && out.realloc_fn && out.free_fn);
+	p = out.alloc_fn(16, out.ctx);
+	ck_assert_ptr_nonnull(p);
+	p = out.realloc_fn(p, 16, 4096, out.ctx);
+	ck_assert_ptr_nonnull(p);
+	memset(p, 1, 4096);
+	out.free_fn(p, 4096, out.ctx);
+	test_alloc_init(&ta, 0);
+	a = ta.hooks;
+	a.realloc_fn = NULL;
+	memset(&out, 7, sizeof(out));
+	ck_assert_int_eq(sse_allocator_init(&out, &a), SSE_ERR_INVALID);
+	ck_assert_int_eq(((unsigned char *)&out)[0], 7); /* untouched */
+	ck_assert_int_eq(sse_allocator_init(&out, &ta.hooks), 0);
+	ck_assert(out.alloc_fn == ta.hooks.alloc_fn && out.ctx == ta.hooks.ctx);
+}
+END_TEST
 END_TEST
 
 Suite *stream_suite(void)
@@ -1024,6 +1052,7 @@ Suite *stream_suite(void)
 	TCase *nomem = tcase_create("nomem");
 
 	tcase_add_test(life, test_stream_new_rejects_bad_arguments);
+	tcase_add_test(life, test_allocator_init);
 	tcase_add_test(life, test_stream_null_stream_is_invalid);
 	tcase_add_test(life, test_stream_callbacks_are_copied);
 	tcase_add_test(life, test_stream_free_calls_no_callback);

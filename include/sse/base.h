@@ -113,6 +113,20 @@ struct sse_allocator {
 	void (*free_fn)(void *ptr, size_t size, void *ctx);
 	void *ctx; /**< Passed to every function above. */
 };
+
+/**
+ * @brief What every libsse object does with the allocator it is given:
+ * NULL means libc's malloc, realloc and free; otherwise all three hooks
+ * must be set. For code built on libsse (an adapter, an application's
+ * own objects) to follow the same rule. An allocator made here from NULL
+ * may be passed on to libsse's functions: it costs them what NULL does.
+ * @param out   Receives the hooks to use.
+ * @param given The caller's hooks, or NULL.
+ * @return 0, or SSE_ERR_INVALID: @p out is NULL, or a hook of @p given
+ *         is missing (@p out is untouched).
+ * @since 0.4
+ */
+SSE_API int sse_allocator_init(struct sse_allocator *out, const struct sse_allocator *given);
 /** @} */
 
 #ifdef __cplusplus

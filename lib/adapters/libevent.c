@@ -24,7 +24,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -65,9 +64,10 @@ struct conn {
 
 /* ---- memory */
 
+/* Zeroed, from the driver's allocator (the caller's, or libc's). */
 static void *mem_alloc(const struct sse_allocator *a, size_t size)
 {
-	void *p = a->alloc_fn ? a->alloc_fn(size, a->ctx) : malloc(size);
+	void *p = a->alloc_fn(size, a->ctx);
 
 	if (p != NULL)
 		memset(p, 0, size);
@@ -76,10 +76,7 @@ static void *mem_alloc(const struct sse_allocator *a, size_t size)
 
 static void mem_free(const struct sse_allocator *a, void *p, size_t size)
 {
-	if (a->free_fn)
-		a->free_fn(p, size, a->ctx);
-	else
-		free(p);
+	a->free_fn(p, size, a->ctx);
 }
 
 /* ---- the loop turn */
@@ -145,16 +142,15 @@ static void on_turn(evutil_socket_t fd, short what, void *arg)
 int sse_event_driver_new(struct sse_event_driver **out, struct event_base *base,
 			 struct sse_hub *hub, const struct sse_allocator *alloc)
 {
-	const struct sse_allocator libc = {NULL, NULL, NULL, NULL};
+	struct sse_allocator a;
 	struct sse_event_driver *d;
 
-	if (out == NULL || base == NULL || hub == NULL ||
-	    (alloc != NULL && (!alloc->alloc_fn || !alloc->realloc_fn || !alloc->free_fn)))
+	if (out == NULL || base == NULL || hub == NULL || sse_allocator_init(&a, alloc) != 0)
 		return SSE_ERR_INVALID;
-	d = mem_alloc(alloc ? alloc : &libc, sizeof(*d));
+	d = mem_alloc(&a, sizeof(*d));
 	if (d == NULL)
 		return SSE_ERR_NOMEM;
-	d->alloc = alloc ? *alloc : libc;
+	d->alloc = a;
 	d->base = base;
 	d->hub = hub;
 	d->retry_ms = SSE_RETRY_NONE;
@@ -372,7 +368,7 @@ static struct conn *conn_new(struct sse_event_driver *d)
 
 	if (c == NULL)
 		return NULL;
-	if (sse_stream_new(&c->s, &t, c, d->alloc.alloc_fn ? &d->alloc : NULL) < 0 ||
+	if (sse_stream_new(&c->s, &t, c, &d->alloc) < 0 ||
 	    (d->retry_ms != SSE_RETRY_NONE && sse_stream_set_retry(c->s, d->retry_ms) < 0)) {
 		sse_stream_free(c->s);
 		mem_free(&d->alloc, c, sizeof(*c));

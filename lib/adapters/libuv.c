@@ -8,7 +8,6 @@
 
 #include <limits.h>
 #include <stdbool.h>
-#include <stdlib.h>
 
 #include <sse.h>
 #include <sse/libuv.h>
@@ -50,36 +49,6 @@ struct write_req {
 };
 
 /* ---- memory: the caller's allocator, or libc */
-
-static void *libc_alloc(size_t size, void *ctx)
-{
-	(void)ctx;
-	return malloc(size);
-}
-
-static void *libc_realloc(void *ptr, size_t old_size, size_t new_size, void *ctx)
-{
-	(void)old_size, (void)ctx;
-	return realloc(ptr, new_size);
-}
-
-static void libc_free(void *ptr, size_t size, void *ctx)
-{
-	(void)size, (void)ctx;
-	free(ptr);
-}
-
-static int allocator_init(struct sse_allocator *a, const struct sse_allocator *given)
-{
-	if (given == NULL) {
-		*a = (struct sse_allocator){libc_alloc, libc_realloc, libc_free, NULL};
-		return 0;
-	}
-	if (given->alloc_fn == NULL || given->realloc_fn == NULL || given->free_fn == NULL)
-		return SSE_ERR_INVALID;
-	*a = *given;
-	return 0;
-}
 
 static void *mem_alloc(const struct sse_uv_hub *d, size_t size)
 {
@@ -224,7 +193,7 @@ int sse_uv_hub_new(struct sse_uv_hub **out, uv_loop_t *loop, struct sse_hub *hub
 	struct sse_allocator a;
 	struct sse_uv_hub *d;
 
-	if (out == NULL || loop == NULL || hub == NULL || allocator_init(&a, alloc) != 0)
+	if (out == NULL || loop == NULL || hub == NULL || sse_allocator_init(&a, alloc) != 0)
 		return SSE_ERR_INVALID;
 	d = a.alloc_fn(sizeof(*d), a.ctx);
 	if (d == NULL)

@@ -18,7 +18,6 @@
  * SPDX-License-Identifier: MIT
  */
 #include <stdbool.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <sse/nghttp2.h>
@@ -45,8 +44,7 @@ struct sse_h2_stream {
 	sse_h2_send_fn send;
 	sse_h2_wake_fn wake;
 	void *ctx;
-	struct sse_allocator alloc;
-	bool has_alloc;
+	struct sse_allocator alloc; /* the caller's, or libc's */
 	struct sse_iovec stage[STAGE_MAX]; /* a ring of pieces, in order taken */
 	size_t stage_head, stage_n;
 	size_t staged; /* their bytes */
@@ -63,20 +61,12 @@ static size_t min_size(size_t a, size_t b)
 
 static void *mem_alloc(const struct sse_allocator *a, size_t n)
 {
-	return a != NULL ? a->alloc_fn(n, a->ctx) : malloc(n);
+	return a->alloc_fn(n, a->ctx);
 }
 
 static void mem_free(const struct sse_allocator *a, void *p, size_t n)
 {
-	if (a != NULL)
-		a->free_fn(p, n, a->ctx);
-	else
-		free(p);
-}
-
-static const struct sse_allocator *st_alloc(const struct sse_h2_stream *st)
-{
-	return st->has_alloc ? &st->alloc : NULL;
+	a->free_fn(p, n, a->ctx);
 }
 
 /* The application learns of a stream only once sse_h2_respond() returned
@@ -216,13 +206,12 @@ static void stage_consume(struct sse_h2_stream *st, size_t len)
 
 static void finish(struct sse_h2_stream *st)
 {
-	struct sse_allocator a = st->alloc;
-	bool has_alloc = st->has_alloc;
+	struct sse_allocator a = st->alloc; /* it is in the block it frees */
 
 	if (st->staged > 0)
 		sse_stream_complete(st->s, st->staged); /* never framed: cancelled */
 	sse_stream_free(st->s);
-	mem_free(has_alloc ? &a : NULL, st, sizeof(*st));
+	mem_free(&a, st, sizeof(*st));
 }
 
 int sse_h2_send_data(nghttp2_session *session, nghttp2_frame *frame, const uint8_t *framehd,
@@ -393,7 +382,7 @@ static int subscribe(struct sse_h2_stream *st, const struct sse_h2_request *req,
 		path_query(req, &q, &qn);
 		rc = sse_http_resume_id(h, hn, q, qn, buf, cap, &len);
 		if (rc == SSE_ERR_BUFFER) {
-			id = mem_alloc(st_alloc(st), len);
+			id = mem_alloc(&st->alloc, len);
 			if (id == NULL)
 				return SSE_ERR_NOMEM;
 			rc = sse_http_resume_id(h, hn, q, qn, id, len, &len);
@@ -402,7 +391,7 @@ static int subscribe(struct sse_h2_stream *st, const struct sse_h2_request *req,
 	if (rc >= 0)
 		rc = sse_hub_subscribe(st->hub, st->s, id, rc > 0 ? len : 0, NULL);
 	if (id != buf)
-		mem_free(st_alloc(st), id, len);
+		mem_free(&st->alloc, id, len);
 	return rc;
 }
 
@@ -410,7 +399,7 @@ static int stream_new(struct sse_h2_stream *st, const struct sse_h2_config *cfg,
 {
 	const struct sse_transport t = {.size = sizeof(t), .write = h2_write, .writev = h2_writev,
 					.ctx = st, .flags = SSE_TRANSPORT_ASYNC};
-	int rc = sse_stream_new(&st->s, &t, user, cfg->alloc);
+	int rc = sse_stream_new(&st->s, &t, user, &st->alloc);
 
 	if (rc == 0 && cfg->retry_ms != SSE_RETRY_NONE)
 		rc = sse_stream_set_retry(st->s, cfg->retry_ms);
@@ -439,22 +428,22 @@ int sse_h2_respond(struct sse_h2_stream **out, nghttp2_session *session, int32_t
 	nghttp2_nv head[SSE_HTTP_FIELDS_MAX + 1];
 	char id[ID_STACK];
 	size_t n = 0;
+	struct sse_allocator a;
 	struct sse_h2_stream *st;
 	int rc;
 
-	if (out == NULL || session == NULL || !config_ok(cfg))
+	if (out == NULL || session == NULL || !config_ok(cfg) ||
+	    sse_allocator_init(&a, cfg->alloc) != 0)
 		return SSE_ERR_INVALID;
 	rc = head_fields(cfg->http, head, &n);
 	if (rc != 0)
 		return rc;
-	st = mem_alloc(cfg->alloc, sizeof(*st));
+	st = mem_alloc(&a, sizeof(*st));
 	if (st == NULL)
 		return SSE_ERR_NOMEM;
 	*st = (struct sse_h2_stream){.session = session, .id = stream_id, .hub = cfg->hub,
 				     .send = cfg->send, .wake = cfg->wake, .ctx = cfg->ctx,
-				     .has_alloc = cfg->alloc != NULL, .responding = true};
-	if (cfg->alloc != NULL)
-		st->alloc = *cfg->alloc;
+				     .alloc = a, .responding = true};
 	rc = stream_new(st, cfg, user);
 	if (rc == 0)
 		rc = subscribe(st, req, id, sizeof(id)); /* writes nothing: not asked yet */
@@ -464,7 +453,7 @@ int sse_h2_respond(struct sse_h2_stream **out, nghttp2_session *session, int32_t
 	if (rc != 0) {
 		leave_hub(st);
 		sse_stream_free(st->s);
-		mem_free(st_alloc(st), st, sizeof(*st));
+		mem_free(&a, st, sizeof(*st));
 		return rc;
 	}
 	*out = st;

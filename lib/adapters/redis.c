@@ -13,7 +13,6 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -141,24 +140,6 @@ struct sse_redis {
 };
 
 /* ---- memory */
-
-static void *libc_alloc(size_t size, void *ctx)
-{
-	(void)ctx;
-	return malloc(size);
-}
-
-static void *libc_realloc(void *ptr, size_t old_size, size_t new_size, void *ctx)
-{
-	(void)old_size, (void)ctx;
-	return realloc(ptr, new_size);
-}
-
-static void libc_free(void *ptr, size_t size, void *ctx)
-{
-	(void)size, (void)ctx;
-	free(ptr);
-}
 
 static void *mem_alloc(const struct sse_redis *r, size_t size)
 {
@@ -958,19 +939,14 @@ static void conn_init(struct sse_redis *r, struct conn *c, bool sub)
 int sse_redis_new(struct sse_redis **out, struct sse_hub *hub,
 		  const struct sse_redis_config *cfg, const struct sse_allocator *alloc)
 {
-	struct sse_allocator a = {libc_alloc, libc_realloc, libc_free, NULL};
+	struct sse_allocator a;
 	struct sse_history prov = {.size = sizeof(prov), .fetch = prov_fetch,
 				   .cancel = prov_cancel};
 	struct sse_redis *r;
 	int rc;
 
-	if (out == NULL || hub == NULL || !config_valid(cfg))
+	if (out == NULL || hub == NULL || !config_valid(cfg) || sse_allocator_init(&a, alloc) != 0)
 		return SSE_ERR_INVALID;
-	if (alloc != NULL) {
-		if (alloc->alloc_fn == NULL || alloc->realloc_fn == NULL || alloc->free_fn == NULL)
-			return SSE_ERR_INVALID;
-		a = *alloc;
-	}
 	r = a.alloc_fn(sizeof(*r), a.ctx);
 	if (r == NULL)
 		return SSE_ERR_NOMEM;

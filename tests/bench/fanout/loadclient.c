@@ -8,6 +8,23 @@
  *                [--server-pid PID]... [--connect-timeout S]
  *                [--drain-timeout S] [--max-seconds S] [--label TEXT]
  *                [--read-every-ms MS] [--stamp-scheduled]
+ *                [--sub-port P]... [--pub-port P]... [--cpu-pid PID]...
+ *                [--redis-pid PID] [--no-publish] [--print-hist]
+ *
+ * Several servers (a cluster's nodes; tests/bench/cluster/run.sh):
+ * subscriber i connects to the (i mod K)-th --sub-port, event k is
+ * published to the (k mod J)-th --pub-port (each port its own keep-alive
+ * connections; still at most --pub-conns in flight in all); --port is then
+ * only the default of both. --cpu-pid counts a process's CPU time but not
+ * its memory (another node, whose memory another client measures);
+ * --redis-pid too, and reports it apart as redis_cpu_s (from schedstat, to
+ * the nanosecond, where the total counts clock ticks). --no-publish:
+ * subscribers only, another client publishes: once they are connected it
+ * says so on stderr ("... subscribers ready, waiting for events"), takes
+ * every one of the --events as published, and ends when all arrived, or
+ * --drain-timeout after the last delivery (--max-seconds before the first).
+ * --print-hist adds the latency histogram to the report ("hist": bucket
+ * index -> count, a bucket's value as below) for merging several clients'.
  *
  * 1. Opens N event-stream connections (GET sub-path, Accept:
  *    text/event-stream), at most 128 connecting at once, and waits until
@@ -48,6 +65,7 @@
 #define _GNU_SOURCE
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -69,6 +87,7 @@
 #include "sse.h"
 
 #define MAX_PIDS 8
+#define MAX_PORTS 16
 #define MAX_PUB_CONNS 256
 #define CONNECT_INFLIGHT 128
 #define HEAD_MAX 8192
@@ -91,6 +110,12 @@ static struct {
 	unsigned long size;
 	int pids[MAX_PIDS];
 	int npids;
+	int cpu_pids[MAX_PIDS]; /* CPU time only: --cpu-pid, then --redis-pid */
+	int ncpu_pids;
+	int redis_pid;
+	unsigned sub_ports[MAX_PORTS], pub_ports[MAX_PORTS];
+	int nsub_ports, npub_ports;
+	bool no_publish, print_hist;
 	double connect_timeout, drain_timeout, max_seconds;
 	double read_every_ms;
 	bool stamp_scheduled;
@@ -192,38 +217,81 @@ static uint64_t hist_quantile(double q)
 
 /* ---- the server's processes: CPU time and memory from /proc */
 
-/* The server's CPU seconds, user + system; the system part in *sys. */
-static double proc_cpu_s(double *sys)
+/* One process's CPU seconds, user + system; the system part added to *sys. */
+static double pid_cpu_s(int pid, double *sys)
 {
-	double total = 0, ksum = 0;
+	char path[64], buf[1024];
+	unsigned long long ut = 0, st = 0;
 	long tck = sysconf(_SC_CLK_TCK);
+	double hz = (double)(tck > 0 ? tck : 100);
+	FILE *f;
+	size_t n;
+	char *p;
 
-	for (int i = 0; i < opt.npids; i++) {
-		char path[64], buf[1024];
-		unsigned long long ut = 0, st = 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the command name may hold spaces */
+	if (p == NULL)
+		return 0;
+	/* after ") ": state(3) ppid pgrp session tty tpgid flags minflt
+	 * cminflt majflt cmajflt utime(14) stime(15) */
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) !=
+	    2)
+		return 0;
+	*sys += (double)st / hz;
+	return (double)(ut + st) / hz;
+}
+
+/* One process's CPU seconds to the nanosecond: the run time of each of
+ * its threads (/proc/PID/task/TID/schedstat), where /proc/PID/stat counts
+ * clock ticks (10 ms), too coarse for Redis's share of a short run. */
+static double pid_cpu_ns_s(int pid)
+{
+	char path[64];
+	struct dirent *e;
+	double total = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		char p[320];
+		unsigned long long ns;
 		FILE *f;
-		size_t n;
-		char *p;
 
-		snprintf(path, sizeof(path), "/proc/%d/stat", opt.pids[i]);
-		f = fopen(path, "r");
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "/proc/%d/task/%s/schedstat", pid, e->d_name);
+		f = fopen(p, "r");
 		if (f == NULL)
 			continue;
-		n = fread(buf, 1, sizeof(buf) - 1, f);
+		if (fscanf(f, "%llu", &ns) == 1)
+			total += (double)ns / 1e9;
 		fclose(f);
-		buf[n] = '\0';
-		p = strrchr(buf, ')'); /* the command name may hold spaces */
-		if (p == NULL)
-			continue;
-		/* after ") ": state(3) ppid pgrp session tty tpgid flags minflt
-		 * cminflt majflt cmajflt utime(14) stime(15) */
-		if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-			   &st) != 2)
-			continue;
-		total += (double)(ut + st) / (double)(tck > 0 ? tck : 100);
-		ksum += (double)st / (double)(tck > 0 ? tck : 100);
 	}
-	*sys = ksum;
+	closedir(d);
+	return total;
+}
+
+/* The server's CPU seconds (--server-pid, --cpu-pid and --redis-pid),
+ * user + system; the system part in *sys, Redis's alone in *redis. */
+static double proc_cpu_s(double *sys, double *redis)
+{
+	double total = 0;
+
+	*sys = 0;
+	for (int i = 0; i < opt.npids; i++)
+		total += pid_cpu_s(opt.pids[i], sys);
+	for (int i = 0; i < opt.ncpu_pids; i++)
+		total += pid_cpu_s(opt.cpu_pids[i], sys);
+	*redis = opt.redis_pid > 0 ? pid_cpu_ns_s(opt.redis_pid) : 0;
 	return total;
 }
 
@@ -427,16 +495,18 @@ static int parse_resp_head(const char *buf, size_t len, struct resp_head *h)
 	return 0;
 }
 
-static struct sockaddr_in server_addr;
+/* Subscribers' addresses (--sub-port, else --port), publishers'
+ * (--pub-port, else --port). */
+static struct sockaddr_in sub_addr[MAX_PORTS], pub_addr[MAX_PORTS];
 
-static int connect_nb(void)
+static int connect_nb(const struct sockaddr_in *to)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), on = 1;
 
 	if (fd < 0)
 		return -1;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-	if (connect(fd, (struct sockaddr *)&server_addr, sizeof(server_addr)) < 0 &&
+	if (connect(fd, (const struct sockaddr *)to, sizeof(*to)) < 0 &&
 	    errno != EINPROGRESS) {
 		close(fd);
 		return -1;
@@ -476,6 +546,7 @@ enum pub_state { PUB_FREE, PUB_CONNECTING, PUB_SENDING, PUB_READING };
 
 struct pub {
 	int fd; /* -1, or an idle keep-alive connection while FREE */
+	int port; /* index in opt.pub_ports: slot i serves i mod J */
 	enum pub_state st;
 	bool reused;
 	int retries;
@@ -507,6 +578,8 @@ static struct {
 	uint64_t next_seq;          /* next event to publish */
 	uint64_t pubs_done, pubs_ok, pub_errors, pub_retries;
 	uint64_t pub_connects;      /* publisher connections opened (keep-alive: few) */
+	unsigned long npub_slots;   /* --pub-conns per --pub-port */
+	unsigned long pub_inflight; /* slots not FREE: at most --pub-conns */
 	uint64_t dead_got;          /* deliveries to subscribers that died since */
 	uint64_t armed;             /* the publish timer's deadline */
 	uint64_t sub_reads;
@@ -517,7 +590,7 @@ static struct {
 	uint64_t t0, t_last_pub, t_last_delivery, deadline, now_read;
 	uint64_t sub_req_len;
 	char sub_req[512];
-	double cpu0, cpu1, sys0, sys1;
+	double cpu0, cpu1, sys0, sys1, redis0, redis1;
 	unsigned long long stall0, stall1;
 	struct mem mem0, mem_half, mem1;
 	struct rusage ru0, ru1;
@@ -629,7 +702,7 @@ static void sub_start(unsigned long i)
 {
 	struct sub *s = &g.subs[i];
 
-	s->fd = connect_nb();
+	s->fd = connect_nb(&sub_addr[i % (unsigned long)opt.nsub_ports]);
 	if (s->fd < 0) {
 		g.connect_errors++;
 		s->st = SUB_DEAD;
@@ -821,7 +894,7 @@ static void pub_begin_request(unsigned long i)
 	hl = snprintf(p->req, sizeof(p->req),
 		      "POST %s HTTP/1.1\r\nHost: %s:%u\r\nContent-Type: text/plain\r\n"
 		      "Content-Length: %d\r\n\r\n%s",
-		      opt.pub_path, opt.host, opt.port, n, body);
+		      opt.pub_path, opt.host, opt.pub_ports[p->port], n, body);
 	p->req_len = (size_t)hl < sizeof(p->req) ? (size_t)hl : sizeof(p->req) - 1;
 	p->req_off = 0;
 	p->head_len = p->hdr_end = 0;
@@ -837,6 +910,7 @@ static void pub_start(unsigned long i, uint64_t seq)
 
 	p->seq = seq;
 	p->retries = 0;
+	g.pub_inflight++;
 	if (p->fd >= 0) {
 		p->reused = true;
 		ep_set(EPOLL_CTL_MOD, p->fd, EPOLLIN | EPOLLRDHUP, ev_data(TAG_PUB, i));
@@ -844,11 +918,12 @@ static void pub_start(unsigned long i, uint64_t seq)
 		return;
 	}
 	p->reused = false;
-	p->fd = connect_nb();
+	p->fd = connect_nb(&pub_addr[p->port]);
 	g.pub_connects++;
 	if (p->fd < 0) {
 		g.pub_errors++;
 		g.pubs_done++;
+		g.pub_inflight--;
 		p->st = PUB_FREE;
 		return;
 	}
@@ -871,6 +946,7 @@ static void pub_finish(unsigned long i, bool ok, bool keep)
 	if (!keep)
 		pub_close(p);
 	p->st = PUB_FREE;
+	g.pub_inflight--;
 }
 
 /* The connection failed: a reused keep-alive connection may have been
@@ -884,7 +960,7 @@ static void pub_fail(unsigned long i)
 		g.pub_retries++;
 		p->retries++;
 		p->reused = false;
-		p->fd = connect_nb();
+		p->fd = connect_nb(&pub_addr[p->port]);
 		if (p->fd >= 0) {
 			p->st = PUB_CONNECTING;
 			ep_set(EPOLL_CTL_ADD, p->fd, EPOLLOUT, ev_data(TAG_PUB, i));
@@ -1032,20 +1108,25 @@ static void pub_event(unsigned long i, uint32_t events)
 	}
 }
 
-/* Start every event that is due, while a connection slot is free. */
+/* Start every event that is due, while a connection slot of its port is
+ * free and fewer than --pub-conns are in flight. */
 static void publish_due(uint64_t now)
 {
-	while (g.next_seq < opt.events && due_ns(g.next_seq) <= now) {
-		unsigned long slot = opt.pub_conns;
+	unsigned long ports = (unsigned long)opt.npub_ports;
 
-		for (unsigned long i = 0; i < opt.pub_conns; i++) {
+	while (g.next_seq < opt.events && due_ns(g.next_seq) <= now) {
+		unsigned long slot = g.npub_slots;
+
+		if (g.pub_inflight >= opt.pub_conns)
+			return; /* a completion will bring us back */
+		for (unsigned long i = g.next_seq % ports; i < g.npub_slots; i += ports) {
 			if (g.pubs[i].st == PUB_FREE) {
 				slot = i;
 				break;
 			}
 		}
-		if (slot == opt.pub_conns)
-			return; /* a completion will bring us back */
+		if (slot == g.npub_slots)
+			return;
 		pub_start(slot, g.next_seq++);
 	}
 	if (g.next_seq < opt.events && due_ns(g.next_seq) != g.armed) {
@@ -1078,10 +1159,19 @@ static void finish_counts(uint64_t *gaps)
 static void enter_publish(uint64_t now)
 {
 	g.mem1 = proc_mem();
-	g.cpu0 = proc_cpu_s(&g.sys0);
+	g.cpu0 = proc_cpu_s(&g.sys0, &g.redis0);
 	g.stall0 = cpu_stall_us();
 	getrusage(RUSAGE_SELF, &g.ru0);
 	g.t0 = now;
+	if (opt.no_publish) { /* another client publishes: take every event as sent */
+		memset(g.pub_ok, 1, opt.events);
+		g.pubs_ok = g.pubs_done = opt.events;
+		g.phase = PH_DRAIN;
+		g.deadline = UINT64_MAX; /* until the first delivery, --max-seconds */
+		fprintf(stderr, "loadclient%s%s: %lu/%lu subscribers ready, waiting for events\n",
+			opt.label[0] ? " " : "", opt.label, g.ready, opt.subs);
+		return;
+	}
 	g.phase = PH_PUBLISH;
 	fprintf(stderr, "loadclient%s%s: %lu/%lu subscribers ready, publishing %lu events\n",
 		opt.label[0] ? " " : "", opt.label, g.ready, opt.subs, opt.events);
@@ -1142,13 +1232,15 @@ static void step(uint64_t now)
 	case PH_DONE:
 		return;
 	}
+	if (g.phase == PH_DRAIN && opt.no_publish && g.t_last_delivery > g.t0)
+		g.deadline = g.t_last_delivery + (uint64_t)(opt.drain_timeout * 1e9);
 	if (g.phase == PH_DRAIN) {
 		/* Ready subscribers (and those that died after streaming) should
 		 * each have every accepted event. */
 		uint64_t want = (uint64_t)g.ready * g.pubs_ok + g.dead_got;
 
 		if (g.deliveries >= want || now >= g.deadline) {
-			g.cpu1 = proc_cpu_s(&g.sys1);
+			g.cpu1 = proc_cpu_s(&g.sys1, &g.redis1);
 			g.stall1 = cpu_stall_us();
 			getrusage(RUSAGE_SELF, &g.ru1);
 			g.t_done = now;
@@ -1181,6 +1273,30 @@ static int wait_ms(uint64_t now)
 static double tv_s(const struct timeval *tv)
 {
 	return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
+/* The end of the report line: what only the cluster's options ask for. */
+static void report_extras(void)
+{
+	if (opt.redis_pid > 0) {
+		double r = g.redis1 - g.redis0;
+
+		printf(",\"redis_cpu_s\":%.3f,\"redis_cpu_us_per_event\":%.1f", r,
+		       g.pubs_ok ? r * 1e6 / (double)g.pubs_ok : 0);
+	}
+	if (opt.print_hist) {
+		const char *sep = "";
+
+		printf(",\"hist\":{");
+		for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+			if (hist.count[i] == 0)
+				continue;
+			printf("%s\"%u\":%" PRIu64, sep, i, hist.count[i]);
+			sep = ",";
+		}
+		printf("}");
+	}
+	printf("}\n");
 }
 
 static void report(uint64_t start)
@@ -1218,7 +1334,7 @@ static void report(uint64_t start)
 	       "\"private_dirty_per_sub_b\":%.0f,\"mem_half_private_dirty_kb\":%llu,"
 	       "\"half_ready\":%lu,\"marginal_private_dirty_per_sub_b\":%.0f,"
 	       "\"cpu_pressure_pct\":%.1f,\"sub_reads\":%" PRIu64 ",\"events_per_read\":%.2f,"
-	       "\"pub_connects\":%" PRIu64 ",\"connect_s\":%.3f,\"read_every_ms\":%.1f,\"wall_s\":%.1f}\n",
+	       "\"pub_connects\":%" PRIu64 ",\"connect_s\":%.3f,\"read_every_ms\":%.1f,\"wall_s\":%.1f",
 	       opt.label, opt.subs, n_idle, opt.events, g.pubs_ok, opt.burst, opt.rate,
 	       g.deliveries, (uint64_t)n_idle * g.pubs_ok, dur, pub_dur,
 	       dur > 0 ? (double)g.deliveries / dur : 0, (double)hist_quantile(0.50) / 1e3,
@@ -1234,6 +1350,7 @@ static void report(uint64_t start)
 						      : 0,
 	       g.sub_reads, g.sub_reads ? (double)g.deliveries / (double)g.sub_reads : 0,
 	       g.pub_connects, connect_s, opt.read_every_ms, (double)(now_ns() - start) / 1e9);
+	report_extras();
 	fflush(stdout);
 }
 
@@ -1277,7 +1394,9 @@ static void usage(const char *argv0)
 		"usage: %s --port P --subs N --events M --rate R [--host A] [--sub-path P]\n"
 		"       [--pub-path P] [--burst B] [--pub-conns C] [--size BYTES]\n"
 		"       [--server-pid PID]... [--connect-timeout S] [--drain-timeout S]\n"
-		"       [--max-seconds S] [--label TEXT] [--read-every-ms MS] [--stamp-scheduled]\n",
+		"       [--max-seconds S] [--label TEXT] [--read-every-ms MS] [--stamp-scheduled]\n"
+		"       [--sub-port P]... [--pub-port P]... [--cpu-pid PID]... [--redis-pid PID]\n"
+		"       [--no-publish] [--print-hist]\n",
 		argv0);
 }
 
@@ -1285,7 +1404,7 @@ static int parse_args(int argc, char **argv)
 {
 	enum { O_HOST = 256, O_PORT, O_SUBPATH, O_PUBPATH, O_SUBS, O_EVENTS, O_RATE, O_BURST,
 	       O_PUBCONNS, O_SIZE, O_PID, O_CTO, O_DTO, O_MAX, O_LABEL, O_READEVERY,
-	       O_STAMPSCHED };
+	       O_STAMPSCHED, O_SUBPORT, O_PUBPORT, O_CPUPID, O_REDISPID, O_NOPUB, O_HIST };
 	static const struct option lo[] = {
 		{"host", required_argument, NULL, O_HOST},
 		{"port", required_argument, NULL, O_PORT},
@@ -1304,6 +1423,12 @@ static int parse_args(int argc, char **argv)
 		{"label", required_argument, NULL, O_LABEL},
 		{"read-every-ms", required_argument, NULL, O_READEVERY},
 		{"stamp-scheduled", no_argument, NULL, O_STAMPSCHED},
+		{"sub-port", required_argument, NULL, O_SUBPORT},
+		{"pub-port", required_argument, NULL, O_PUBPORT},
+		{"cpu-pid", required_argument, NULL, O_CPUPID},
+		{"redis-pid", required_argument, NULL, O_REDISPID},
+		{"no-publish", no_argument, NULL, O_NOPUB},
+		{"print-hist", no_argument, NULL, O_HIST},
 		{NULL, 0, NULL, 0},
 	};
 	int o;
@@ -1330,9 +1455,37 @@ static int parse_args(int argc, char **argv)
 		case O_LABEL: opt.label = optarg; break;
 		case O_READEVERY: opt.read_every_ms = strtod(optarg, NULL); break;
 		case O_STAMPSCHED: opt.stamp_scheduled = true; break;
+		case O_SUBPORT:
+		case O_PUBPORT: {
+			unsigned long v = strtoul(optarg, NULL, 10);
+			unsigned *ports = o == O_SUBPORT ? opt.sub_ports : opt.pub_ports;
+			int *n = o == O_SUBPORT ? &opt.nsub_ports : &opt.npub_ports;
+
+			if (v == 0 || v > 65535 || *n == MAX_PORTS)
+				return -1;
+			ports[(*n)++] = (unsigned)v;
+			break;
+		}
+		case O_CPUPID:
+		case O_REDISPID:
+			if (opt.ncpu_pids == MAX_PIDS || (o == O_REDISPID && opt.redis_pid > 0))
+				return -1;
+			opt.cpu_pids[opt.ncpu_pids++] = atoi(optarg);
+			if (o == O_REDISPID)
+				opt.redis_pid = opt.cpu_pids[opt.ncpu_pids - 1];
+			break;
+		case O_NOPUB: opt.no_publish = true; break;
+		case O_HIST: opt.print_hist = true; break;
 		default: return -1;
 		}
 	}
+	/* --port is the default of --sub-port and --pub-port, or the first of them. */
+	if (opt.port == 0)
+		opt.port = opt.nsub_ports ? opt.sub_ports[0] : opt.npub_ports ? opt.pub_ports[0] : 0;
+	if (opt.nsub_ports == 0 && opt.port != 0)
+		opt.sub_ports[opt.nsub_ports++] = opt.port;
+	if (opt.npub_ports == 0 && opt.port != 0)
+		opt.pub_ports[opt.npub_ports++] = opt.port;
 	if (optind != argc || opt.port == 0 || opt.port > 65535 || opt.events == 0 ||
 	    opt.rate <= 0 || opt.burst == 0 || !(opt.read_every_ms >= 0 && opt.read_every_ms <= 1000) ||
 	    opt.size > 3000 || opt.subs > 1000000 ||
@@ -1342,6 +1495,12 @@ static int parse_args(int argc, char **argv)
 		opt.pub_conns = opt.burst;
 	if (opt.pub_conns > MAX_PUB_CONNS)
 		opt.pub_conns = MAX_PUB_CONNS;
+	/* Every port gets --pub-conns slots of its own, as many as fit. */
+	g.npub_slots = opt.pub_conns * (unsigned long)opt.npub_ports;
+	if (g.npub_slots > MAX_PUB_CONNS)
+		g.npub_slots = MAX_PUB_CONNS - MAX_PUB_CONNS % (unsigned long)opt.npub_ports;
+	if (opt.pub_conns > g.npub_slots)
+		opt.pub_conns = g.npub_slots;
 	return 0;
 }
 
@@ -1355,11 +1514,19 @@ int main(int argc, char **argv)
 		usage(argv[0]);
 		return 2;
 	}
-	server_addr.sin_family = AF_INET;
-	server_addr.sin_port = htons((uint16_t)opt.port);
-	if (inet_pton(AF_INET, opt.host, &server_addr.sin_addr) != 1) {
-		fprintf(stderr, "loadclient: --host must be an IPv4 address\n");
-		return 2;
+	for (int i = 0; i < MAX_PORTS; i++) {
+		struct sockaddr_in *a[2] = {&sub_addr[i], &pub_addr[i]};
+		unsigned port[2] = {opt.sub_ports[i % opt.nsub_ports],
+				    opt.pub_ports[i % opt.npub_ports]};
+
+		for (int k = 0; k < 2; k++) {
+			a[k]->sin_family = AF_INET;
+			a[k]->sin_port = htons((uint16_t)port[k]);
+			if (inet_pton(AF_INET, opt.host, &a[k]->sin_addr) != 1) {
+				fprintf(stderr, "loadclient: --host must be an IPv4 address\n");
+				return 2;
+			}
+		}
 	}
 	raise_nofile((rlim_t)opt.subs + MAX_PUB_CONNS + 64);
 	g.sub_req_len = (uint64_t)snprintf(g.sub_req, sizeof(g.sub_req),
@@ -1371,8 +1538,10 @@ int main(int argc, char **argv)
 		g.subs[i].fd = -1;
 		g.subs[i].seen = xcalloc((opt.events + 63) / 64, sizeof(uint64_t));
 	}
-	for (unsigned long i = 0; i < MAX_PUB_CONNS; i++)
+	for (unsigned long i = 0; i < MAX_PUB_CONNS; i++) {
 		g.pubs[i].fd = -1;
+		g.pubs[i].port = (int)(i % (unsigned long)opt.npub_ports);
+	}
 	g.rank = xcalloc(opt.events, sizeof(*g.rank));
 	g.pub_ok = xcalloc(opt.events, 1);
 	g.rbuf = xcalloc(1, READ_BUF);
@@ -1401,13 +1570,14 @@ int main(int argc, char **argv)
 			break;
 		if (now >= hard_stop) {
 			fprintf(stderr, "loadclient: --max-seconds reached\n");
-			g.cpu1 = proc_cpu_s(&g.sys1);
+			g.cpu1 = proc_cpu_s(&g.sys1, &g.redis1);
 			g.stall1 = cpu_stall_us();
 			getrusage(RUSAGE_SELF, &g.ru1);
 			g.t_done = now;
 			if (g.t0 == 0) {
 				g.cpu0 = g.cpu1;
 				g.sys0 = g.sys1;
+				g.redis0 = g.redis1;
 			}
 			break;
 		}

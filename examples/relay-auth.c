@@ -532,7 +532,7 @@ static int int_claim(jwt_t *jwt, const char *name, uint64_t *v)
 /* exp (required, strict), nbf and iat (with leeway) against now. */
 static bool times_ok(jwt_t *jwt, uint64_t now_ms, uint64_t *exp_ms)
 {
-	uint64_t exp, nbf, iat;
+	uint64_t exp = 0, nbf = 0, iat = 0; /* set when their claim is there */
 	int has_nbf = int_claim(jwt, "nbf", &nbf), has_iat = int_claim(jwt, "iat", &iat);
 	uint64_t now_s = now_ms / 1000;
 

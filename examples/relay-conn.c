@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,13 +128,19 @@ static void conn_enter(struct conn *c, enum conn_state state)
 
 /* ---- opening and closing */
 
-size_t conn_subscriber_count(const struct relay *r)
+size_t conn_local_subscribers(const struct relay *r)
 {
 	size_t n = r->draining.len;
 
 	for (size_t i = 0; i < RELAY_LIFETIME_SLOTS; i++)
 		n += r->subscribers[i].len;
 	return n;
+}
+
+/* Those of the other loop threads too (--threads): on the main thread. */
+size_t conn_subscriber_count(const struct relay *r)
+{
+	return conn_local_subscribers(r) + threads_conns(r);
 }
 
 size_t conn_count(const struct relay *r)
@@ -406,6 +413,27 @@ void conn_accept_from(struct relay *r, int listen_fd, uint8_t flags)
 void conn_accept_all(struct relay *r)
 {
 	conn_accept_from(r, r->listen_fd, 0);
+}
+
+/* --threads: out of this loop's epoll set and lists. An event fetched for
+ * it in this turn is the one being handled: nothing else finds it. */
+void conn_detach(struct conn *c)
+{
+	(void)epoll_ctl(c->relay->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+	list_unlink(list_for(c, c->state), c);
+}
+
+/* Into r's. Registering reports what is pending already: no edge is lost. */
+bool conn_attach(struct relay *r, struct conn *c)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+
+	c->relay = r;
+	list_append(list_for(c, c->state), c);
+	if (epoll_ctl(r->epoll_fd, EPOLL_CTL_ADD, c->fd, &ev) == 0)
+		return true;
+	conn_close(c);
+	return false;
 }
 
 /* ---- reading */
@@ -1229,6 +1257,10 @@ void conn_close_all(struct relay *r)
 
 #define PEER_BUCKETS 4096u
 
+/* Loop threads (--threads) close their own subscribers: the table is
+ * shared, under this lock. Only with a cap on, where it is used at all. */
+static pthread_mutex_t peers_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* An address is known while it has a connection counted: all of them
  * with --max-conns-per-addr (from accept), else its streams only. */
 struct relay_peer {
@@ -1326,17 +1358,22 @@ bool peers_accept(struct conn *c)
 {
 	struct relay *r = c->relay;
 	struct relay_peer *p;
-	bool unknown;
+	bool unknown, ok;
 
 	if (r->lim.max_conns_per_addr == 0)
 		return true;
-	if ((p = peer_get(c, &unknown)) == NULL)
-		return unknown; /* no memory: refused */
-	if (p->conns >= r->lim.max_conns_per_addr)
-		return false; /* it has one at least: its entry stays */
-	p->conns++;
-	c->peer = p;
-	return true;
+	pthread_mutex_lock(&peers_lock);
+	if ((p = peer_get(c, &unknown)) == NULL) {
+		ok = unknown; /* no memory: refused */
+	} else if (p->conns >= r->lim.max_conns_per_addr) {
+		ok = false; /* it has one at least: its entry stays */
+	} else {
+		p->conns++;
+		c->peer = p;
+		ok = true;
+	}
+	pthread_mutex_unlock(&peers_lock);
+	return ok;
 }
 
 /* May this connection become one more stream of its address? If so it
@@ -1345,21 +1382,24 @@ bool peers_admit(struct conn *c)
 {
 	struct relay *r = c->relay;
 	struct relay_peer *p = c->peer;
-	bool unknown = false;
+	bool unknown = false, ok = false;
 
 	if (r->lim.max_per_addr == 0)
 		return true;
+	pthread_mutex_lock(&peers_lock);
 	if (p == NULL && (p = peer_get(c, &unknown)) != NULL) {
 		p->conns++; /* counted from now on */
 		c->peer = p;
 	}
-	if (p == NULL)
-		return unknown; /* no memory: refused */
-	if (p->streams >= r->lim.max_per_addr)
-		return false;
-	p->streams++;
-	c->flags |= CONN_F_PEER_STREAM;
-	return true;
+	if (p == NULL) {
+		ok = unknown; /* no memory: refused */
+	} else if (p->streams < r->lim.max_per_addr) {
+		p->streams++;
+		c->flags |= CONN_F_PEER_STREAM;
+		ok = true;
+	}
+	pthread_mutex_unlock(&peers_lock);
+	return ok;
 }
 
 void peers_release(struct conn *c)
@@ -1369,13 +1409,15 @@ void peers_release(struct conn *c)
 	if (p == NULL)
 		return;
 	c->peer = NULL;
+	pthread_mutex_lock(&peers_lock);
 	if (c->flags & CONN_F_PEER_STREAM)
 		p->streams--;
 	c->flags &= (uint8_t)~CONN_F_PEER_STREAM;
-	if (--p->conns > 0)
-		return;
-	for (b = peer_bucket(c->relay, p->key, p->len); *b != p; b = &(*b)->next)
-		;
-	*b = p->next;
-	free(p);
+	if (--p->conns == 0) {
+		for (b = peer_bucket(c->relay, p->key, p->len); *b != p; b = &(*b)->next)
+			;
+		*b = p->next;
+		free(p);
+	}
+	pthread_mutex_unlock(&peers_lock);
 }

@@ -203,6 +203,7 @@ static void render_hub(FILE *f, const struct relay *r)
 
 	if (channels_hub_totals(r, &st) != 0)
 		return;
+	threads_hub_totals(r, &st); /* --threads: the other threads' hubs */
 #define HUB_METRIC(name, kind, help) metric(f, "sse_relay_hub_" #name, #kind, help, st.name);
 	SSE_HUB_STATS(HUB_METRIC)
 #undef HUB_METRIC
@@ -216,14 +217,16 @@ static void render_hub(FILE *f, const struct relay *r)
 
 static void render_connections(FILE *f, const struct relay *r)
 {
-	size_t streaming = conn_subscriber_count(r) - r->draining.len;
+	size_t subscribers = conn_subscriber_count(r);
+	size_t draining = r->draining.len + threads_draining(r); /* --threads: all threads' */
+	size_t streaming = subscribers > draining ? subscribers - draining : 0;
 
 	fputs("# HELP sse_relay_connections Connections open, by state\n"
 	      "# TYPE sse_relay_connections gauge\n", f);
 	fprintf(f, "sse_relay_connections{state=\"request\"} %zu\n", r->requests.len);
 	fprintf(f, "sse_relay_connections{state=\"lingering\"} %zu\n", r->lingering.len);
 	fprintf(f, "sse_relay_connections{state=\"streaming\"} %zu\n", streaming);
-	fprintf(f, "sse_relay_connections{state=\"draining\"} %zu\n", r->draining.len);
+	fprintf(f, "sse_relay_connections{state=\"draining\"} %zu\n", draining);
 	metric(f, "sse_relay_connections_limit", "gauge", "Connections allowed at once (--max-conns)",
 	       r->lim.max_conns);
 	fputs("# HELP sse_relay_refused_total Connections refused, by the limit that refused them\n"
@@ -253,6 +256,7 @@ static void render_relay(FILE *f, const struct relay *r)
 	metric(f, "sse_relay_ready", "gauge", "1 while /readyz answers 200",
 	       !r->stopping && cluster_ready(r, &why));
 	render_connections(f, r);
+	threads_render(f, r);
 	metric(f, "sse_relay_body_memory_bytes", "gauge", "Request body bytes reserved now",
 	       r->lim.body_memory - r->body_budget);
 	metric(f, "sse_relay_body_memory_limit_bytes", "gauge",

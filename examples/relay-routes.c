@@ -187,16 +187,33 @@ static void serve_events(struct conn *c, const struct sse_http_request *req, con
 		conn_retry_later(c);
 		return;
 	}
-	if (stream_open(c, &s) < 0) {
-		merge_free(r, m);
-		conn_reply_status(c, 503, NULL);
-		return;
-	}
 	if (merged) {
+		if (stream_open(c, &s) < 0) {
+			merge_free(r, m);
+			conn_reply_status(c, 503, NULL);
+			return;
+		}
 		merge_begin_stream(c, m, s, id, id_len);
 		return;
 	}
-	rc = stream_begin(c, s, ch != NULL ? channel_hub(ch) : r->hub, id, id_len);
+	/* --threads: the default channel's subscribers go to the loop thread
+	 * with the fewest (relay-threads.c), which goes on from here. */
+	if (ch == NULL && threads_handoff(c, id, id_len))
+		return;
+	route_stream(c, ch, id, id_len);
+}
+
+/* On the connection's loop thread: the main one, or the one it went to. */
+void route_stream(struct conn *c, struct relay_channel *ch, const char *id, size_t id_len)
+{
+	struct sse_stream *s = NULL;
+	int rc;
+
+	if (stream_open(c, &s) < 0) {
+		conn_reply_status(c, 503, NULL);
+		return;
+	}
+	rc = stream_begin(c, s, ch != NULL ? channel_hub(ch) : c->relay->hub, id, id_len);
 	if (rc < 0) {
 		if (rc == SSE_ERR_GAP || rc == SSE_ERR_QUEUE_FULL)
 			fprintf(stderr, "sse-relay: cannot resume a subscriber: %s\n",

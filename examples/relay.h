@@ -13,6 +13,7 @@
  *   relay-log.c     --access-log
  *   relay-channels.c /events/NAME, /publish/NAME: a hub per channel
  *   relay-merge.c   /events?channel=a&channel=b: several channels, one stream
+ *   relay-threads.c --threads: the default channel fanned out from several threads
  *
  * SPDX-License-Identifier: MIT
  */
@@ -29,6 +30,7 @@
 #include "relay-channels.h"
 #include "relay-cluster.h"
 #include "relay-metrics.h"
+#include "relay-threads.h"
 #include "server.h"
 
 /* Every buffer a client can make us fill has a bound. */
@@ -75,6 +77,7 @@ struct relay_options {
 	int sndbuf;                    /* --sndbuf: a subscriber's SO_SNDBUF; 0: the kernel's */
 	uint64_t max_lifetime_ms;      /* --max-lifetime: 0: streams live for ever */
 	uint64_t shutdown_window_ms;   /* --shutdown-retry-window: 0: no retry at shutdown */
+	size_t threads;                /* --threads: loop threads; 0 until resolved (threads_check()) */
 };
 
 
@@ -221,6 +224,7 @@ struct relay {
 	struct ops_options ops_opt;         /* --metrics-bind, --access-log */
 	struct relay_metrics m;             /* relay-metrics.c */
 	struct relay_channels ch;           /* named channels (relay-channels.c) */
+	struct relay_threads *threads;      /* --threads: the others; NULL with one, and on them */
 	size_t body_budget;           /* of lim.body_memory, not taken */
 	size_t large_taken;           /* of it, by bodies over RELAY_SMALL_BODY */
 	size_t waiting;               /* requests with CONN_F_WAITING */
@@ -249,6 +253,11 @@ void conn_subscriber_dropped(struct sse_stream *s, int err, void *user);
 void conn_grant_bodies(struct relay *r);
 void conn_drain_boundaries(struct relay *r);
 size_t conn_subscriber_count(const struct relay *r);
+size_t conn_local_subscribers(const struct relay *r); /* this thread's alone */
+/* --threads (relay-threads.c): a connection leaves one thread's loop and
+ * joins another's, in its state; false: it could not, and is closed. */
+void conn_detach(struct conn *c);
+bool conn_attach(struct relay *r, struct conn *c);
 uint64_t relay_random(struct relay *r, uint64_t below);
 
 /* relay-conn.c: what a route may do with the connection it serves. */
@@ -266,6 +275,9 @@ struct sse_transport conn_transport(struct conn *c);
 
 /* relay-routes.c */
 void route_request(struct conn *c, const struct sse_http_request *req);
+/* An admitted subscriber of channel ch (NULL: the default), from the
+ * client's Last-Event-ID: its stream opened, begun and subscribed. */
+void route_stream(struct conn *c, struct relay_channel *ch, const char *id, size_t id_len);
 
 /* relay-http.c */
 enum http_length {

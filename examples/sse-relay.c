@@ -11,6 +11,7 @@
  *               [--jwt-hs256-secret-file F] [--jwt-rs256-public-key F]
  *               [--jwt-cookie NAME] [--jwt-query NAME] [--jwt-expiry stop|retry]
  *               [--cors-origin ORIGIN]... [--max-channels N] [--channel-idle MS]
+ *               [--threads N]
  *
  * Anyone POSTs an event to /publish (the body is its data, ?event=NAME
  * its type); every client of GET /events receives it; a client that
@@ -22,8 +23,11 @@
  *     curl -N http://127.0.0.1:8080/events &
  *     curl -d 'hello' 'http://127.0.0.1:8080/publish?event=greeting'
  *
- * One thread, one epoll loop, non-blocking sockets; relay.h lists the
- * files and relay-conn.c explains the connection state machine. Every
+ * One epoll loop per thread, non-blocking sockets; relay.h lists the
+ * files and relay-conn.c explains the connection state machine. The main
+ * thread does everything; with --threads N (by default one per CPU the
+ * process may use) N - 1 more fan the default channel out of its ring,
+ * each streaming to the subscribers handed to it (relay-threads.c). Every
  * buffer a client can fill is bounded and every wait times out, so no
  * client, however slow or hostile, can stop the others or grow memory:
  * malformed requests are answered 4xx and closed, and a subscriber that
@@ -101,10 +105,13 @@ static const char relay_usage[] =
 	"                     (default 0: no limit)\n"
 	"  --shutdown-retry-window MS\n"
 	"                     at SIGTERM, tell each subscriber a retry: drawn in\n"
-	"                     [MS/10, MS] before closing it (default 5000; 0: none)\n";
+	"                     [MS/10, MS] before closing it (default 5000; 0: none)\n"
+	"  --threads N        loop threads fanning out /events, each from the same\n"
+	"                     ring (default: the CPUs the process may use; 1 with\n"
+	"                     --redis, which takes no other); 1: a single thread\n";
 
 enum { BODY_MEMORY, MAX_CONNS, MAX_PER_ADDR, MAX_CONNS_PER_ADDR, SNDBUF, MAX_LIFETIME,
-       SHUTDOWN_WINDOW };
+       SHUTDOWN_WINDOW, THREADS };
 
 static const struct relay_option {
 	const char *name;
@@ -117,6 +124,7 @@ static const struct relay_option {
 	[SNDBUF] = {"sndbuf", 0, (unsigned long long)1 << 30},
 	[MAX_LIFETIME] = {"max-lifetime", 0, 30ull * 86400000},
 	[SHUTDOWN_WINDOW] = {"shutdown-retry-window", 0, SSE_RETRY_MAX},
+	[THREADS] = {"threads", 1, RELAY_THREADS_MAX},
 };
 
 /* A decimal number in the option's range, digits only, into its field. */
@@ -138,6 +146,7 @@ static bool set_relay_option(struct relay_options *o, size_t k, const char *arg)
 	case MAX_CONNS_PER_ADDR: o->max_conns_per_addr = (size_t)v; break;
 	case SNDBUF: o->sndbuf = (int)v; break;
 	case MAX_LIFETIME: o->max_lifetime_ms = v; break;
+	case THREADS: o->threads = (size_t)v; break;
 	default: o->shutdown_window_ms = v; break;
 	}
 	return true;
@@ -209,6 +218,8 @@ static int parse_options(int argc, char **argv, struct relay *r)
 			auth_usage);
 	if (rc == 0)
 		rc = cluster_check(&r->cluster_opt, &r->opt);
+	if (rc == 0)
+		rc = threads_check(r); /* --threads: its default, or none with --redis */
 	if (rc == 0 && auth_open(&r->auth) < 0) /* the key files */
 		rc = -1;
 	if (rc > 0)
@@ -242,6 +253,7 @@ static void close_fd(int *fd)
 
 static void relay_free(struct relay *r)
 {
+	threads_free(r); /* first: they use the ring, the log, the address table */
 	conn_close_all(r);
 	conn_reap(r);
 	peers_free(r);
@@ -283,7 +295,9 @@ static int relay_init(struct relay *r)
 	}
 	if (ops_open(r) < 0) /* --metrics-bind, --access-log */
 		return -1;
-	return cluster_open(r); /* --redis: Redis feeds the hub */
+	if (cluster_open(r) < 0) /* --redis: Redis feeds the hub */
+		return -1;
+	return threads_open(r); /* --threads: with the log and the clocks set */
 }
 
 /* ---- the loop */
@@ -304,6 +318,7 @@ static void begin_stop(struct relay *r)
 	r->stop_deadline = r->now + RELAY_GRACE_MS;
 	close_fd(&r->listen_fd); /* also leaves the epoll set */
 	conn_stop_all(r);
+	threads_stop(r); /* each thread drains its own; finished() counts them */
 }
 
 static bool finished(const struct relay *r)
@@ -321,6 +336,8 @@ static void dispatch(struct relay *r, const struct epoll_event *ev)
 		ops_accept(r);
 	else if (cluster_owns(r, ev->data.ptr))
 		cluster_on_event(r, ev->data.ptr, ev->events);
+	else if (threads_owns(r, ev->data.ptr))
+		threads_on_event(r); /* a thread drained: see finished() */
 	else
 		conn_on_event(ev->data.ptr, ev->events);
 }
@@ -371,6 +388,7 @@ static int run(struct relay *r)
 			sse_hub_flush(r->hub); /* drops go to conn_subscriber_dropped() */
 			channels_flush(r);     /* those published to */
 		}
+		threads_turn_end(r); /* --threads: their new frames, subscribers handed over */
 		if (r->stop_requested && !r->stopping)
 			begin_stop(r);
 		conn_expire(r);
@@ -397,7 +415,7 @@ static int run(struct relay *r)
 static void fit_fd_limit(struct relay_options *o)
 {
 	struct rlimit rl;
-	size_t fds = RELAY_MAX_CONNS, room;
+	size_t fds = RELAY_MAX_CONNS, room, overhead = RELAY_FD_OVERHEAD + 2 * o->threads;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		if (rl.rlim_cur < rl.rlim_max) {
@@ -408,7 +426,8 @@ static void fit_fd_limit(struct relay_options *o)
 		if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < fds)
 			fds = (size_t)rl.rlim_cur;
 	}
-	room = fds > 2 * RELAY_FD_OVERHEAD ? fds - RELAY_FD_OVERHEAD : fds / 2;
+	/* Each thread past the first holds two more: its epoll set, its eventfd. */
+	room = fds > 2 * overhead ? fds - overhead : fds / 2;
 	if (o->max_conns == 0 || o->max_conns > room)
 		o->max_conns = room;
 }

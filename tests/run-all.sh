@@ -10,9 +10,10 @@
 #             build-ci-san-CC: unit, adapters and abi suites, then every
 #             example server under the sanitizers: conformance and interop
 #   valgrind  build-ci under valgrind: meson test --setup valgrind --suite unit --suite adapters
-#   tsan      ThreadSanitizer (clang), build-ci-tsan: the handoff, hub and share
-#             tests, the ones that start threads; skipped with a message when clang
-#             cannot build and run a -fsanitize=thread program
+#   tsan      ThreadSanitizer (clang), build-ci-tsan: the handoff, hub, share
+#             and threads (sse-relay --threads) tests, the ones that start
+#             threads; skipped with a message when clang cannot build and
+#             run a -fsanitize=thread program
 #
 # Build directories are build-ci, build-ci-clang, build-ci-san-CC and
 # build-ci-tsan; set
@@ -113,17 +114,18 @@ step_valgrind() {
 		mtest -C "$b" --print-errorlogs --setup valgrind --suite unit --suite adapters
 }
 
-# Only the handoff and hub tests start threads; the rest would just run slower.
+# Only these tests start threads (sse-relay's threads test runs the relay
+# with several loop threads); the rest would just run slower.
 step_tsan() {
 	if ! command -v clang >/dev/null || ! sanitizers_work clang thread; then
 		echo "tsan: skipped: clang cannot build and run a -fsanitize=thread program"
 		return 0
 	fi
 	CC=clang CXX=clang++ setup "$b-tsan" -Dtests=enabled -Dbenchmarks=false \
-		-Dexamples=false -Db_sanitize=thread -Db_lundef=false &&
+		-Db_sanitize=thread -Db_lundef=false &&
 		meson compile -C "$b-tsan" &&
 		TSAN_OPTIONS=halt_on_error=1 CK_FORK=no \
-			mtest -C "$b-tsan" --print-errorlogs handoff hub share
+			mtest -C "$b-tsan" --print-errorlogs handoff hub share threads
 }
 
 passed=() failed=()

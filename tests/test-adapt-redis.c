@@ -638,6 +638,54 @@ START_TEST(test_redis_slow_redis_never_stalls_the_loop)
 }
 END_TEST
 
+/* Redis stops answering without closing anything (SIGSTOP: the sockets
+ * stay open, nothing is said). A node with a keepalive notices on its
+ * own, with no command of its own to time out, and says it is not ready;
+ * one without it notices nothing. Redis back: the feed is whole. */
+START_TEST(test_redis_silent_live_feed_is_noticed_by_keepalive)
+{
+	struct sse_redis_config c;
+	struct sse_redis_stats st;
+	char why[160] = "";
+	uint64_t end;
+
+	signal(SIGPIPE, SIG_IGN);
+	memset(&srv, 0, sizeof(srv));
+	server_start(&srv);
+	acks = nacks = sent = 0;
+	c = node_config(&nodes[0]);
+	c.keepalive_ms = 200;
+	c.command_timeout_ms = 300;
+	node_init(&nodes[0], 64, &c);
+	c = node_config(&nodes[1]);
+	c.keepalive_ms = UINT64_MAX;
+	node_init(&nodes[1], 64, &c);
+	ck_assert(run_until(2, ready2, 5000));
+	subscribe(&nodes[0], 0, NULL);
+	ck_assert_int_eq(kill(srv.pid, SIGSTOP), 0);
+	end = now_ms() + 1200;
+	while (now_ms() < end) {
+		turn(2, 20);
+		if (why[0] == '\0' && !sse_redis_ready(nodes[0].r))
+			snprintf(why, sizeof(why), "%s", sse_redis_last_error(nodes[0].r));
+	}
+	ck_assert_msg(strstr(why, "keepalive") != NULL, "A not ready because: %s", why);
+	ck_assert_int_eq(sse_redis_stats(nodes[1].r, &st), 0);
+	ck_assert_uint_eq(st.timeouts, 0); /* silent, and it never knew */
+	ck_assert(sse_redis_ready(nodes[1].r));
+	ck_assert_int_eq(kill(srv.pid, SIGCONT), 0);
+	ck_assert(run_until(2, ready2, 5000));
+	for (int k = 0; k < 3; k++)
+		ck_assert_int_eq(publish(&nodes[1]), 0);
+	want_acks = 3;
+	ck_assert(run_until(2, acked, 3000));
+	ck_assert_int_eq(acks, 3);
+	run_for(2, 300);
+	expect_got(&nodes[0], 0, expected(epoch_of(0), 1, 3));
+	finish(2);
+}
+END_TEST
+
 /* Nothing listens: the attempts come at doubling delays, each drawn in
  * [d/2, d], up to the largest. */
 START_TEST(test_redis_reconnect_backs_off_with_jitter)
@@ -695,6 +743,7 @@ static Suite *redis_suite(void)
 	tcase_add_test(tc, test_redis_lost_live_feed_is_backfilled);
 	tcase_add_test(tc, test_redis_down_then_back_empty_gives_reset);
 	tcase_add_test(tc, test_redis_slow_redis_never_stalls_the_loop);
+	tcase_add_test(tc, test_redis_silent_live_feed_is_noticed_by_keepalive);
 	tcase_add_test(tc, test_redis_reconnect_backs_off_with_jitter);
 	suite_add_tcase(s, tc);
 	return s;

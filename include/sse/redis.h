@@ -99,6 +99,14 @@ struct sse_redis_config {
 	uint64_t seed;               /**< Jitter seed; 0: from the clock and addresses. */
 	sse_redis_watch_fn watch;    /**< Required. */
 	void *user;                  /**< Passed to watch; never read by the library. */
+	/** The pub/sub connection silent this long is asked whether it is
+	 * alive (SUBSCRIBE again, which Redis confirms); no answer within
+	 * command_timeout_ms and it starts over, then backfills from the
+	 * stream. A connection that died without a word (a peer gone, a
+	 * middlebox that forgot it) would else leave the live feed silent
+	 * until the next command of this node. 0: 15000; UINT64_MAX: never.
+	 * @since 0.4 */
+	uint64_t keepalive_ms;
 };
 
 /** Counters, for monitoring (sse_redis_stats()). */

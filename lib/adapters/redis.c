@@ -12,6 +12,7 @@
 
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -23,6 +24,8 @@
 #include <sse/redis.h>
 
 enum { EPOCH_MAX = 64, FETCH_COUNT = 512, SYNC_COUNT = 512, KEY_MAX = 512 };
+/* Configs of 0.3 end before keepalive_ms: read without it. */
+#define OLD_CONFIG_SIZE offsetof(struct sse_redis_config, keepalive_ms)
 #define SYNC_BYTES ((size_t)1 << 20)
 
 /* ---- the scripts
@@ -106,7 +109,9 @@ struct conn {
 	unsigned want;         /* as last told to watch */
 	bool connected, closing, sub;
 	bool subscribed;       /* pub/sub: the SUBSCRIBE was confirmed */
-	uint64_t deadline;     /* connecting, or waiting for the SUBSCRIBE */
+	bool probing;          /* pub/sub: a keepalive SUBSCRIBE is unanswered */
+	uint64_t heard;        /* pub/sub: when it last said something */
+	uint64_t deadline;     /* connecting, or waiting for a SUBSCRIBE */
 	uint64_t retry_at;     /* down: when to connect again */
 	unsigned failures;     /* in a row, for the backoff */
 	const char *why;       /* our reason to tear it down, or NULL */
@@ -212,7 +217,7 @@ static void ev_cleanup(void *p)
 	else if (c->ac->err != 0)
 		set_error(r, c->sub ? "live feed lost" : "connection lost", c->ac->errstr);
 	c->ac = NULL;
-	c->connected = c->closing = c->subscribed = false;
+	c->connected = c->closing = c->subscribed = c->probing = false;
 	c->why = NULL;
 	c->failures++;
 	c->retry_at = r->now + backoff(r, c->failures);
@@ -710,7 +715,11 @@ static void on_message(redisAsyncContext *ac, void *reply, void *privdata)
 	kind = x->element[0];
 	if (kind->type != REDIS_REPLY_STRING)
 		return;
-	if (strcmp(kind->str, "subscribe") == 0) {
+	r->sub.heard = r->now;
+	if (strcmp(kind->str, "subscribe") == 0 && r->sub.subscribed) {
+		r->sub.probing = false; /* a keepalive answered: nothing was missed */
+		r->sub.deadline = SSE_NO_DEADLINE;
+	} else if (strcmp(kind->str, "subscribe") == 0) {
 		/* Live first, then the stream: nothing falls between. */
 		r->sub.subscribed = true;
 		r->sub.deadline = SSE_NO_DEADLINE;
@@ -810,6 +819,28 @@ static void next_at(uint64_t *next, uint64_t t)
 		*next = t;
 }
 
+/* A silent pub/sub connection is asked again to SUBSCRIBE: Redis
+ * confirms even a channel already subscribed, through on_message. (A
+ * PING would do, but hiredis 0.14 drops its pub/sub-shaped answer and
+ * keeps its callback for ever.) */
+static void keepalive(struct conn *c, uint64_t now, uint64_t *next)
+{
+	struct sse_redis *r = c->r;
+	uint64_t every = r->cfg.keepalive_ms;
+
+	if (!c->sub || !c->subscribed || c->probing || every == UINT64_MAX)
+		return;
+	if (now - c->heard < every) {
+		next_at(next, c->heard + every);
+		return;
+	}
+	c->probing = true;
+	c->deadline = now + r->cfg.command_timeout_ms;
+	if (redisAsyncCommand(c->ac, on_message, r, "SUBSCRIBE %s", r->key_live) != REDIS_OK)
+		c->deadline = now; /* torn down at the next tick */
+	next_at(next, c->deadline);
+}
+
 static void conn_tick(struct conn *c, uint64_t now, uint64_t *next)
 {
 	struct sse_redis *r = c->r;
@@ -822,11 +853,14 @@ static void conn_tick(struct conn *c, uint64_t now, uint64_t *next)
 	}
 	if (now >= c->deadline) {
 		r->st.timeouts++;
-		conn_drop(c, c->connected ? "no answer to SUBSCRIBE in time" : "connect timed out");
+		conn_drop(c, !c->connected ? "connect timed out"
+			     : c->probing  ? "live feed silent: no answer to a keepalive in time"
+					   : "no answer to SUBSCRIBE in time");
 		next_at(next, c->ac == NULL ? c->retry_at : now);
 		return;
 	}
 	next_at(next, c->deadline);
+	keepalive(c, now, next);
 }
 
 int sse_redis_tick(struct sse_redis *r, uint64_t now_ms, uint64_t *next_ms)
@@ -899,7 +933,10 @@ static int config_copy(struct sse_redis *r, const struct sse_redis_config *cfg)
 	const char *ch = cfg->channel;
 	int n;
 
-	r->cfg = *cfg;
+	memset(&r->cfg, 0, sizeof(r->cfg));
+	memcpy(&r->cfg, cfg, cfg->size); /* a config of 0.3 ends before keepalive_ms */
+	r->cfg.size = sizeof(r->cfg);
+	r->cfg.keepalive_ms = r->cfg.keepalive_ms ? r->cfg.keepalive_ms : 15000;
 	r->cfg.port = cfg->port != 0 ? cfg->port : 6379;
 	r->cfg.max_len = cfg->max_len != 0 ? cfg->max_len : 10000;
 	r->cfg.connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000;
@@ -924,7 +961,8 @@ static int config_copy(struct sse_redis *r, const struct sse_redis_config *cfg)
 
 static int config_valid(const struct sse_redis_config *cfg)
 {
-	if (cfg == NULL || cfg->size != sizeof(*cfg) || cfg->channel == NULL ||
+	if (cfg == NULL || (cfg->size != sizeof(*cfg) && cfg->size != OLD_CONFIG_SIZE) ||
+	    cfg->channel == NULL ||
 	    cfg->channel[0] == '\0' || cfg->watch == NULL || cfg->port < 0 || cfg->port > 65535)
 		return 0;
 	/* A brace would end the hash tag early; a space splits SUBSCRIBE's format. */

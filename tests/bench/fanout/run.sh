@@ -23,11 +23,14 @@
 # (meson passes the three; run by hand, missing ones are looked for in
 # ../../../build-fanout and ../../../build.)
 #
-# Servers (FANOUT_SERVERS, default "relay relay0 nchan1 nchan2 raw rawauto"):
-#   relay    sse-relay as it ships: the default window (2 ms)
-#   relay0   sse-relay --batch 0: every flush delivers
+# Servers (FANOUT_SERVERS, default
+# "relay relay2 relay0 nchan1 nchan2 raw rawauto"):
+#   relay    sse-relay as it ships, on one core: the default window (2 ms),
+#            one loop thread (--threads 1)
+#   relay2   the same with two loop threads (--threads 2), on two cores
+#   relay0   sse-relay --batch 0 --threads 1: every flush delivers
 #   nchan1   Nchan, one worker (nchan.sh, nchan.conf); "nchan" means this
-#   nchan2   Nchan, two workers
+#   nchan2   Nchan, two workers, on two cores
 #   raw      rawbaseline with the relay's socket options: TCP_NODELAY,
 #            SO_SNDBUF 65536 on subscribers, publisher connections kept
 #            alive (FANOUT_RAW_ARGS, default "--sndbuf 65536 --keep-alive 1")
@@ -38,9 +41,10 @@
 # publish to the last delivery and its memory with 0, N/2 and N idle
 # subscribers, and times the connecting of the N subscribers (less a
 # pause at N/2). With two CPUs or more the server runs on CPU 0 and the
-# load client on CPU 1; Nchan's two workers also share CPU 0, the relay's
-# one core (FANOUT_NCHAN2_CPUS=0,1 spreads them over both, then sharing
-# one with the load client). Nchan is installed with apt-get (nginx,
+# load client on CPU 1; the two-thread and two-worker servers (relay2,
+# nchan2) run on CPUs 0 and 1 (FANOUT_RELAY2_CPUS, FANOUT_NCHAN2_CPUS),
+# sharing one with the load client: the goals compare relay with nchan1
+# and relay2 with nchan2, like with like. Nchan is installed with apt-get (nginx,
 # libnginx-mod-nchan) when missing; its runs are skipped if that cannot
 # be done.
 #
@@ -51,7 +55,8 @@
 # the most deliveries per server CPU-second, connect time the median),
 # FANOUT_NO_INSTALL=1 (never apt-get nginx), FANOUT_KEEP=1 (keep the
 # temporary directory), FANOUT_PERF=DIR (record a cpu-clock profile of
-# every relay run, perf record -g, into DIR).
+# every relay and raw baseline run, perf record -g, into DIR; Nchan, with
+# several processes, is not profiled).
 #
 # FANOUT_MEMORY=1: only the memory per idle subscriber, the goal being
 # <= 512 B at 10 000: sse-relay alone, 10 000 subscribers, one short
@@ -90,7 +95,7 @@ if ! command -v python3 >/dev/null; then
 fi
 
 TIERS=${FANOUT_TIERS:-"1000 10000"}
-SERVERS=$(echo " ${FANOUT_SERVERS:-relay relay0 nchan1 nchan2 raw rawauto} " | sed 's/ nchan / nchan1 /')
+SERVERS=$(echo " ${FANOUT_SERVERS:-relay relay2 relay0 nchan1 nchan2 raw rawauto} " | sed 's/ nchan / nchan1 /')
 REGIMES=${FANOUT_REGIMES:-"per-event batch-2ms steady-20"}
 SCALE=${FANOUT_SCALE:-1}
 REPEAT=${FANOUT_REPEAT:-1}
@@ -132,12 +137,14 @@ if [ "$cpus" -ge 2 ] && command -v taskset >/dev/null; then
 	SERVER_PIN=(taskset -c 0)
 	CLIENT_PIN=(taskset -c 1)
 	nginx_cpu=0
-	nginx2_cpus=${FANOUT_NCHAN2_CPUS:-0}
-	echo "fanout: $cpus CPUs: server pinned to CPU 0 (Nchan: master and workers, two workers"
-	echo "        on CPU(s) $nginx2_cpus), load client to CPU 1 (it parses every delivery on one"
-	echo "        core; other load on the machine adds noise)."
+	nginx2_cpus=${FANOUT_NCHAN2_CPUS:-0,1}
+	RELAY2_PIN=(taskset -c "${FANOUT_RELAY2_CPUS:-0,1}")
+	echo "fanout: $cpus CPUs: server pinned to CPU 0 (relay2: CPU(s) ${FANOUT_RELAY2_CPUS:-0,1};"
+	echo "        Nchan's two workers: CPU(s) $nginx2_cpus), load client to CPU 1 (it parses every"
+	echo "        delivery on one core; other load on the machine adds noise)."
 else
 	SERVER_PIN=()
+	RELAY2_PIN=()
 	CLIENT_PIN=()
 	nginx_cpu=""
 	nginx2_cpus=""
@@ -216,17 +223,20 @@ start_server() {
 	SUB_PATH=/events
 	PUB_PATH="/publish?event=bench"
 	case $srv in
-	relay | relay0 | raw | rawauto)
+	relay | relay2 | relay0 | raw | rawauto)
 		: > "$out"
+		local pin=("${SERVER_PIN[@]}")
 		case $srv in
 		# The ring holds as many events as Nchan's buffer (1000); no
 		# heartbeats (Nchan sends none either).
-		relay) args=("$RELAY" --port 0 --heartbeat 0 --replay-events 1000) ;;
-		relay0) args=("$RELAY" --port 0 --heartbeat 0 --replay-events 1000 --batch 0) ;;
+		relay) args=("$RELAY" --port 0 --heartbeat 0 --replay-events 1000 --threads 1) ;;
+		relay2) args=("$RELAY" --port 0 --heartbeat 0 --replay-events 1000 --threads 2)
+			pin=("${RELAY2_PIN[@]}") ;;
+		relay0) args=("$RELAY" --port 0 --heartbeat 0 --replay-events 1000 --batch 0 --threads 1) ;;
 		raw) read -r -a args <<< "$RAW --port 0 $RAW_ARGS" ;;
 		rawauto) args=("$RAW" --port 0) ;;
 		esac
-		"${SERVER_PIN[@]}" "${args[@]}" > "$out" 2> "$tmp/$srv.err" &
+		"${pin[@]}" "${args[@]}" > "$out" 2> "$tmp/$srv.err" &
 		server_pid=$!
 		PORT=""
 		for _ in $(seq 50); do
@@ -309,7 +319,7 @@ run_one() { # SERVER TIER LOAD ROUND
 	fi
 	for p in "${PIDS[@]}"; do pidargs+=(--server-pid "$p"); done
 	[ "$load" = steady-20 ] && stamp=(--stamp-scheduled)
-	if [ -n "$PERF_DIR" ] && [ "${srv#relay}" != "$srv" ] && command -v perf >/dev/null; then
+	if [ -n "$PERF_DIR" ] && [ -n "$server_pid" ] && command -v perf >/dev/null; then
 		mkdir -p "$PERF_DIR"
 		perf record -e cpu-clock -g -p "$server_pid" \
 			-o "$PERF_DIR/$srv-$n-$load-$round.data" > /dev/null 2>&1 &

@@ -46,7 +46,8 @@
 # the side-by-side part, default 1; the table shows the run with the most
 # deliveries per CPU-second), CLUSTER_SCALE_SUBS (60000), CLUSTER_SCALE_NODES
 # (4), CLUSTER_SCALE_RATE (1), CLUSTER_SCALE_SECONDS (30),
-# CLUSTER_SCALE_SIDES ("relay"; add nchan to scale Nchan too),
+# CLUSTER_SCALE_SIDES ("relay"; add nchan to scale Nchan too; none: no
+# scale run),
 # CLUSTER_NO_INSTALL=1 (never apt-get nginx), CLUSTER_KEEP=1 (keep the
 # temporary directory), CLUSTER_PERF=DIR (perf record -g of every relay
 # node and of Redis, per run, into DIR).
@@ -55,6 +56,7 @@
 set -u
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+NCHAN_SH="$here/../fanout/nchan.sh" # with NCHAN_CONF: the Redis mode
 root=$(cd "$here/../../.." && pwd)
 
 find_bin() { # RELPATH
@@ -94,6 +96,14 @@ SCALE_SUBS=${CLUSTER_SCALE_SUBS:-$(awk -v s="$SCALE" 'BEGIN { print int(60000 * 
 SCALE_RATE=${CLUSTER_SCALE_RATE:-1}
 SCALE_SECONDS=${CLUSTER_SCALE_SECONDS:-$(awk -v s="$SCALE" 'BEGIN { t = int(30 * s); print t < 5 ? 5 : t }')}
 SCALE_SIDES=${CLUSTER_SCALE_SIDES:-relay}
+[ "$SCALE_SIDES" = none ] && SCALE_SIDES=""
+for s in $SIDES $SCALE_SIDES; do
+	case $s in
+	relay | nchan) ;;
+	*) echo "cluster: unknown side '$s' (relay, nchan; CLUSTER_SCALE_SIDES=none: no scale run)" >&2
+	   exit 2 ;;
+	esac
+done
 PERF_DIR=${CLUSTER_PERF:-}
 
 tmp=$(mktemp -d /tmp/cluster.XXXXXX)
@@ -125,7 +135,7 @@ stop_nodes() {
 		kill -KILL "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
-	for pre in "${NCHAN_PREFIXES[@]}"; do "$here/nchan.sh" stop "$pre"; done
+	for pre in "${NCHAN_PREFIXES[@]}"; do "$NCHAN_SH" stop "$pre"; done
 	RELAY_PIDS=() NODE_PIDS=() NCHAN_PREFIXES=() PORTS=()
 }
 
@@ -279,8 +289,9 @@ start_nodes() { # SIDE N SUBS
 			rm -rf "$tmp/nchan$i"
 			# nginx closes subscribers to reuse their connections well
 			# before it is out of them: room for twice its share.
-			pids=$("$here/nchan.sh" start "$tmp/nchan$i" "$port" $(( 2 * subs / n + 512 )) \
-				"127.0.0.1:$REDIS_PORT" "$server_cpus") || return 1
+			pids=$(NCHAN_CONF="$here/nchan-redis.conf" NCHAN_REDIS="127.0.0.1:$REDIS_PORT" \
+				"$NCHAN_SH" start "$tmp/nchan$i" "$port" $(( 2 * subs / n + 512 )) \
+				"$server_cpus" 1) || return 1
 			NCHAN_PREFIXES+=("$tmp/nchan$i")
 			read -r -a pids <<< "$pids"
 			NODE_PIDS+=("${pids[@]}")

@@ -6,6 +6,10 @@
 #                       prints "MASTER_PID WORKER_PID..."
 #   nchan.sh stop PREFIX
 #
+# NCHAN_CONF names another template (the cluster benchmark's Redis mode,
+# tests/bench/cluster/nchan-redis.conf); NCHAN_REDIS fills in its @REDIS@
+# (HOST:PORT).
+#
 # start writes PREFIX/nginx.conf for WORKERS worker processes (default 1;
 # CONNS connections each), starts nginx in the foreground (daemon off) in
 # the background, pinned to CPUS (a taskset list, "" for none) if given,
@@ -26,7 +30,8 @@ start)
 	[ "$hard" != unlimited ] && [ "$nofile" -gt "$hard" ] && nofile=$hard
 	sed -e "s|@PREFIX@|$prefix|g" -e "s|@PORT@|$port|g" \
 	    -e "s|@CONNS@|$conns|g" -e "s|@NOFILE@|$nofile|g" -e "s|@WORKERS@|$workers|g" \
-	    "$here/nchan.conf" > "$prefix/nginx.conf"
+	    -e "s|@REDIS@|${NCHAN_REDIS:-}|g" \
+	    "${NCHAN_CONF:-$here/nchan.conf}" > "$prefix/nginx.conf"
 	pin=()
 	[ -n "$cpu" ] && pin=(taskset -c "$cpu")
 	"${pin[@]}" "$NGINX" -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf" \

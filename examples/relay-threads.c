@@ -190,8 +190,8 @@ static struct handoff *take_queue(struct relay_worker *w)
 }
 
 /* The main thread published, handed over connections, or wants a stop:
- * the hub notices the frames first, so that one resuming from them gets
- * them at once, and flushes at the end of the turn. */
+ * the connections are subscribed now (the hub notices new frames there
+ * and at the flush at the end of the turn). */
 static void worker_woken(struct relay_worker *w)
 {
 	struct relay *r = &w->r;
@@ -201,8 +201,7 @@ static void worker_woken(struct relay_worker *w)
 	if (read(w->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return;
 	(void)atomic_exchange(&w->woken, false); /* an RMW: it sees what came before */
-	sse_hub_tick(r->hub, r->now, NULL);
-	r->published = true;
+	r->published = true; /* the turn's flush notices the new frames */
 	for (h = take_queue(w); h != NULL; h = next) {
 		next = h->next;
 		worker_take(w, h);

@@ -228,6 +228,35 @@ static void count_follow(struct sse_hub *h, struct sse_stream *s)
 	count(h, STAT_delivery_bytes, sse__replay_backlog(h->ring, cursor));
 }
 
+/* n new frames of `bytes` bytes in all reached this hub at now_ms: they
+ * are owed to every subscriber following the ring (all but the parked
+ * ones), and the first of a batch sets its deadline: no event waits
+ * longer than the window. */
+static void arrived(struct sse_hub *h, uint64_t n, uint64_t bytes, uint64_t now_ms)
+{
+	uint64_t followers = h->count - h->parked;
+
+	count(h, STAT_published_events, n);
+	count(h, STAT_published_bytes, bytes);
+	count(h, STAT_deliveries, followers * n);
+	count(h, STAT_delivery_bytes, followers * bytes);
+	if (h->window_ms > 0 && h->batch_due == SSE_NO_DEADLINE)
+		h->batch_due = now_ms + h->window_ms;
+}
+
+/* A reader of a shared ring learns of frames published since it last
+ * looked, as of the time it was last given. */
+static void notice(struct sse_hub *h)
+{
+	uint64_t live = sse_replay_next_seq(h->ring);
+
+	if (h->reader == NULL || live == h->seen_seq)
+		return;
+	/* Their bytes from the ring: 0 when they are gone already (not known). */
+	arrived(h, live - h->seen_seq, sse__replay_backlog(h->ring, h->seen_seq), h->now_ms);
+	h->seen_seq = live;
+}
+
 /* ---- the subscriber array */
 
 /* Only read: const streams are looked up too (sse_hub_lag()). */
@@ -609,10 +638,19 @@ static void run_work(struct sse_hub *h)
 	h->depth--;
 }
 
+/* Around every hub call: parked work waits for its end, and a reader of
+ * a shared ring keeps its floor meanwhile. */
+static void enter(struct sse_hub *h)
+{
+	guard_on(h);
+	h->depth++;
+}
+
 static void leave(struct sse_hub *h)
 {
 	h->depth--;
 	run_work(h);
+	guard_off(h);
 }
 
 /* The provider answered (sse_history_done()). */
@@ -708,11 +746,14 @@ int sse_hub_subscribe(struct sse_hub *h, struct sse_stream *s, const char *last_
 	if (h == NULL || s == NULL || sse__stream_owner(s) != NULL || sse_stream_cursor(s) != 0 ||
 	    sse__stream_idle(s) != 0)
 		return SSE_ERR_INVALID;
+	enter(h);
+	/* A reader counts what reached it before s: s counts from its cursor. */
+	notice(h);
 	rc = prepare(h, s);
-	if (rc != 0)
+	if (rc != 0) {
+		leave(h);
 		return rc;
-	guard_on(h);
-	h->depth++;
+	}
 	rc = start(h, s, last_id, len, &st);
 	if (rc == 0 && st != SSE_REPLAY_HISTORY)
 		count_follow(h, s);
@@ -732,7 +773,6 @@ int sse_hub_subscribe(struct sse_hub *h, struct sse_stream *s, const char *last_
 	if (status != NULL && st != -1)
 		*status = st;
 	leave(h);
-	guard_off(h);
 	return rc;
 }
 
@@ -775,24 +815,13 @@ static void set_now(struct sse_hub *h, uint64_t now_ms)
 		h->now_ms = now_ms;
 }
 
-/* A publish at now_ms gave rc: the frame is owed to every subscriber
- * following the ring (all but the parked ones). */
+/* A publish at now_ms gave rc. */
 static int published(struct sse_hub *h, int rc, uint64_t now_ms)
 {
 	set_now(h, now_ms);
-	if (rc == 0) {
-		uint64_t len = sse__replay_held_len(h->ring, sse_replay_next_seq(h->ring) - 1);
-		uint64_t followers = h->count - h->parked;
-
-		count(h, STAT_published_events, 1);
-		count(h, STAT_published_bytes, len);
-		count(h, STAT_deliveries, followers);
-		count(h, STAT_delivery_bytes, followers * len);
-	}
-	/* The first event of a batch sets its deadline: no event waits
-	 * longer than the window. */
-	if (rc == 0 && h->window_ms > 0 && h->batch_due == SSE_NO_DEADLINE)
-		h->batch_due = now_ms + h->window_ms;
+	if (rc == 0)
+		arrived(h, 1, sse__replay_held_len(h->ring, sse_replay_next_seq(h->ring) - 1),
+			now_ms);
 	return rc;
 }
 
@@ -829,7 +858,7 @@ int sse_hub_restart(struct sse_hub *h, const char *epoch, uint64_t next_number)
 	rc = sse_replay_restart(h->ring, epoch, next_number);
 	if (rc != 0 || h->parked == 0)
 		return rc;
-	h->depth++;
+	enter(h);
 	for (size_t i = h->count; i-- > 0;) {
 		struct sse_history_fetch *p;
 
@@ -850,11 +879,9 @@ int sse_hub_writable(struct sse_hub *h, struct sse_stream *s)
 
 	if (!subscribed(h, s))
 		return SSE_ERR_INVALID;
-	guard_on(h);
-	h->depth++;
+	enter(h);
 	rc = deliver(h, s);
 	leave(h);
-	guard_off(h);
 	return rc;
 }
 
@@ -879,26 +906,6 @@ static bool window_holds(const struct sse_hub *h, uint64_t live)
 	    h->flushed_seq < sse_replay_first_seq(h->ring))
 		return false;
 	return sse__replay_backlog(h->ring, h->flushed_seq) < h->ring_bytes / 2;
-}
-
-/* A reader of a shared ring learns of frames published since it last
- * looked: they are counted as published to it, owed to its followers,
- * and the first opens a batching window at the time it was last given. */
-static void notice(struct sse_hub *h)
-{
-	uint64_t live = sse_replay_next_seq(h->ring), followers = h->count - h->parked;
-	uint64_t bytes;
-
-	if (h->reader == NULL || live == h->seen_seq)
-		return;
-	bytes = sse__replay_backlog(h->ring, h->seen_seq); /* 0 if gone: not known */
-	count(h, STAT_published_events, live - h->seen_seq);
-	count(h, STAT_published_bytes, bytes);
-	count(h, STAT_deliveries, followers * (live - h->seen_seq));
-	count(h, STAT_delivery_bytes, followers * bytes);
-	h->seen_seq = live;
-	if (h->window_ms > 0 && h->batch_due == SSE_NO_DEADLINE)
-		h->batch_due = h->now_ms + h->window_ms;
 }
 
 static void fan_out(struct sse_hub *h)
@@ -938,12 +945,10 @@ int sse_hub_flush(struct sse_hub *h)
 {
 	if (h == NULL)
 		return SSE_ERR_INVALID;
-	guard_on(h);
-	h->depth++;
+	enter(h);
 	notice(h);
 	fan_out(h);
 	leave(h);
-	guard_off(h);
 	return 0;
 }
 
@@ -954,8 +959,7 @@ int sse_hub_tick(struct sse_hub *h, uint64_t now_ms, uint64_t *next_ms)
 	if (h == NULL)
 		return SSE_ERR_INVALID;
 	set_now(h, now_ms);
-	guard_on(h);
-	h->depth++;
+	enter(h);
 	notice(h);
 	if (h->batch_due != SSE_NO_DEADLINE && h->now_ms >= h->batch_due)
 		fan_out(h); /* before expiry: the batch's frames are all there */
@@ -963,7 +967,6 @@ int sse_hub_tick(struct sse_hub *h, uint64_t now_ms, uint64_t *next_ms)
 		sse_replay_expire(h->ring, now_ms); /* the writer's */
 	rc = sse_timers_run(h->timers, now_ms, next_ms, NULL);
 	leave(h);
-	guard_off(h);
 	if (rc == 0 && next_ms != NULL && h->batch_due < *next_ms)
 		*next_ms = h->batch_due;
 	return rc;
@@ -971,24 +974,19 @@ int sse_hub_tick(struct sse_hub *h, uint64_t now_ms, uint64_t *next_ms)
 
 int sse_hub_visit(struct sse_hub *h, sse_hub_visit_fn fn, void *ctx)
 {
+	int rc = 0;
+
 	if (h == NULL || fn == NULL)
 		return SSE_ERR_INVALID;
 	/* Downward, for the reason of sse_hub_flush(): a subscriber that
 	 * leaves is replaced by one visited already. */
 	guard_on(h);
-	for (size_t i = h->count; i-- > 0;) {
-		int rc;
-
-		if (i >= h->count)
-			continue;
-		rc = fn(h->subs[i], ctx);
-		if (rc != 0) {
-			guard_off(h);
-			return rc;
-		}
+	for (size_t i = h->count; rc == 0 && i-- > 0;) {
+		if (i < h->count)
+			rc = fn(h->subs[i], ctx);
 	}
 	guard_off(h);
-	return 0;
+	return rc;
 }
 
 const struct sse_replay *sse_hub_ring(const struct sse_hub *h)

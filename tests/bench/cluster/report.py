@@ -13,7 +13,12 @@
 #
 # SPDX-License-Identifier: MIT
 import json
+import os
 import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from goals import Goals  # noqa: E402 (tests/bench/goals.py)
 
 path, tiers, loads, sides, scale_sides, nodes, scale_nodes, repeat = sys.argv[1:9]
 tiers = [int(t) for t in tiers.split()]
@@ -159,13 +164,8 @@ for side in scale_sides:
 
 # ---- goals
 
-goals = []
-
-
-def goal(text, a, b, op, limit, detail=""):
-    r = a / b if a is not None and b else None
-    met = None if r is None else (r >= limit if op == ">=" else r <= limit)
-    goals.append((text, r, met, f"{op} {limit}", detail))
+goals = Goals()
+goal = goals.add
 
 
 def val(side, n, load, key):
@@ -189,14 +189,7 @@ if "relay" in scale_res and scale_res["relay"][0] is not None:
 print()
 print("Goals (relay = sse-relay --redis, nchan = Nchan with nchan_redis_server; ratios from the")
 print("rows above):")
-for text, r, met, want, detail in goals:
-    rs = f"{r:.2f}" if r is not None else "n/a"
-    verdict = "n/a" if met is None else ("met" if met else "NOT met")
-    print(f"  {text:<50} {rs:>6} (goal {want:<6}) {verdict:<8} {detail}")
-known = [g for g in goals if g[2] is not None]
-print(f"  => {sum(1 for g in known if g[2])} of {len(known)} goals met"
-      + (f" ({len(goals) - len(known)} n/a)" if len(known) < len(goals) else ""))
-
+goals.print(50)
 print()
 print("Also (no goal):")
 for n in tiers:

@@ -13,7 +13,12 @@
 # SPDX-License-Identifier: MIT
 import json
 import statistics
+import os
 import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from goals import Goals  # noqa: E402 (tests/bench/goals.py)
 
 path, tiers, loads, servers, repeat = sys.argv[1:6]
 tiers = [int(t) for t in tiers.split()]
@@ -74,13 +79,8 @@ for n in tiers:
                 f"{d['marginal_private_dirty_per_sub_b']} [{d['private_dirty_per_sub_b']}]",
                 d["client_cpu_s"], d["cpu_pressure_pct"], d["connect_s"], d["pub_connects"]))
 
-goals = []  # (text, ratio or None, met or None)
-
-
-def goal(text, a, b, op, limit, detail=""):
-    r = a / b if a is not None and b else None
-    met = None if r is None else (r >= limit if op == ">=" else r <= limit)
-    goals.append((text, r, met, f"{op} {limit}", detail))
+goals = Goals()
+goal = goals.add
 
 
 def val(srv, n, load, key):
@@ -120,16 +120,9 @@ for r, c in pairs:
 
 print()
 print("Goals (relay = sse-relay with its default 2 ms window, relay2 = the same on two loop")
-print("threads, relay0 = --batch 0; raw = the")
-print("raw baseline with the relay's socket options; ratios from the rows above):")
-for text, r, met, want, detail in goals:
-    rs = f"{r:.2f}" if r is not None else "n/a"
-    verdict = "n/a" if met is None else ("met" if met else "NOT met")
-    print(f"  {text:<46} {rs:>6} (goal {want:<6}) {verdict:<8} {detail}")
-known = [g for g in goals if g[2] is not None]
-print(f"  => {sum(1 for g in known if g[2])} of {len(known)} goals met"
-      + (f" ({len(goals) - len(known)} n/a)" if len(known) < len(goals) else ""))
-
+print("threads, relay0 = --batch 0; raw = the raw baseline with the relay's socket options;")
+print("ratios from the rows above):")
+goals.print(46)
 # For information: the baseline as it was, and connect times of all.
 print()
 print("Also (no goal):")

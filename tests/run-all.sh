@@ -46,12 +46,37 @@ setup() { # DIR ARGS...
 	fi
 }
 
-# meson test, keeping its summary lines for the closing count.
+# meson test, keeping its summary lines for the closing count and, when a
+# test fails, its name and the end of its output for the closing lines (a
+# CI log is often cut in the middle; the end is what gets read).
 counts=$(mktemp)
-trap 'rm -f "$counts"' EXIT
-mtest() {
+failures=$(mktemp)
+trap 'rm -f "$counts" "$failures"' EXIT
+mtest() { # -C DIR ARGS...
 	meson test "$@" 2>&1 | tee -a "$counts"
-	return "${PIPESTATUS[0]}"
+	local rc=${PIPESTATUS[0]}
+	[ "$rc" -eq 0 ] || failed_tests "$2" >>"$failures"
+	return "$rc"
+}
+
+# The tests that did not pass in DIR's last meson test, each with the last
+# lines of its output.
+failed_tests() { # DIR
+	python3 - "$1/meson-logs/testlog.json" <<'PY'
+import json, sys
+try:
+    runs = [json.loads(line) for line in open(sys.argv[1])]
+except OSError as e:
+    sys.exit(f"run-all: no test log: {e}")
+for r in runs:
+    if r.get("result") in ("OK", "SKIP", "EXPECTEDFAIL"):
+        continue
+    print(f"--- {sys.argv[1].split('/')[0]}: {r['name']}: {r['result']}"
+          f" ({r.get('duration', 0):.1f} s), the end of its output:")
+    out = (r.get("stdout") or "") + (r.get("stderr") or "")
+    for line in out.splitlines()[-25:]:
+        print("    " + line)
+PY
 }
 
 # The sum of one summary field ("Ok", "Fail", ...) over every step.
@@ -156,5 +181,6 @@ if [ ${#failed[@]} -eq 0 ]; then
 	echo "run-all: PASSED: ${passed[*]} ($((SECONDS - start)) s)"
 	exit 0
 fi
+cat "$failures"
 echo "run-all: FAILED: ${failed[*]}${passed[*]:+; passed: ${passed[*]}} ($((SECONDS - start)) s)"
 exit 1

@@ -560,7 +560,9 @@ START_TEST(test_redis_down_then_back_empty_gives_reset)
 	run_for(1, 100);
 	t = now_ms();
 	ck_assert_int_eq(publish(&nodes[0]), SSE_ERR_IO);
-	ck_assert_uint_lt(now_ms() - t, 50);
+	/* At once, not after the 1 s command timeout (the bound leaves room
+	 * for a loaded machine to preempt the test). */
+	ck_assert_uint_lt(now_ms() - t, 500);
 	ck_assert_ptr_nonnull(strstr(sse_redis_last_error(nodes[0].r), "redis: "));
 	ck_assert(!sse_redis_ready(nodes[0].r));
 	before = nodes[0].ws[0].len;
@@ -623,9 +625,11 @@ START_TEST(test_redis_slow_redis_never_stalls_the_loop)
 	/* Deadlines count from the last sse_redis_tick(): up to the 50 ms
 	 * sleep above plus one turn before t. */
 	ck_assert_uint_ge(now_ms() - t, 500 - 50 - 20);
-	ck_assert_uint_le(now_ms() - t, 800);
+	/* The upper bounds are loose for a loaded machine, and still well
+	 * short of Redis's 2 s sleep, which a blocking wait would take. */
+	ck_assert_uint_le(now_ms() - t, 1200);
 	ck_assert_int_gt(turns, 10);           /* the loop ran meanwhile */
-	ck_assert_uint_lt(longest_turn, 100); /* and no turn blocked */
+	ck_assert_uint_lt(longest_turn, 400); /* and no turn blocked */
 	ck_assert_ptr_nonnull(strstr(sse_redis_last_error(nodes[0].r), "timed out"));
 	/* Redis wakes up: the node comes back and publishes again. */
 	ck_assert(run_until(1, ready1, 5000));
@@ -716,7 +720,7 @@ START_TEST(test_redis_reconnect_backs_off_with_jitter)
 	for (int k = 1; k < n; k++) {
 		uint64_t d = 40u << (k - 1 < 2 ? k - 1 : 2), gap = at[k] - at[k - 1];
 
-		ck_assert_msg(gap + 5 >= d / 2 && gap <= d + 50,
+		ck_assert_msg(gap + 5 >= d / 2 && gap <= d + 100,
 			      "attempt %d came %" PRIu64 " ms after the last, want [%" PRIu64
 			      ", %" PRIu64 "]", k, gap, d / 2, d);
 		if (k >= 3) {

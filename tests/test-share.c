@@ -279,11 +279,15 @@ static void *reader_main(void *arg)
 		sse_hub_flush(rd->hub);
 		read_pulls(rd);
 		write_trickles(rd);
-		/* Late joiners resume from an id a little behind the live end. */
+		/* Late joiners resume from an id a little behind where this
+		 * reader's subscribers are. Not behind the live end: the writer
+		 * may run up to half a ring past the slowest reader before the
+		 * subscribe, and the frames after that id must still be held
+		 * (at most 40 frames, about 15 of the ring's 24 KiB). */
 		if (joined < SUBS && published > 40 * (uint64_t)(joined + 1)) {
-			uint64_t live = sse_replay_next_seq(wd->ring);
+			uint64_t done = atomic_load(&rd->done_seq);
 
-			subscribe(rd, &rd->subs[joined++], live > 20 ? live - 20 : 0);
+			subscribe(rd, &rd->subs[joined++], done > 8 ? done - 8 : 0);
 		}
 		atomic_store(&rd->done_seq, slowest(rd));
 		sched_yield();

@@ -182,6 +182,18 @@ static const struct sse__source_ops stopped_source = {
 	.release = source_release,
 };
 
+/* Can the stream be moved to the ring r at cursor? Not inside a frame of
+ * its ring, nor while the transport holds some of its frames, nor past
+ * the live end. */
+static int can_follow(const struct sse__source *src, const struct sse_replay *r,
+		      uint64_t cursor)
+{
+	if (src->frame_off > 0 || (src->ops != NULL && holding(src)) ||
+	    (r != NULL && cursor > sse_replay_next_seq(r)))
+		return SSE_ERR_INVALID;
+	return 0;
+}
+
 int sse_stream_follow(struct sse_stream *s, const struct sse_replay *r, uint64_t cursor)
 {
 	struct sse__source *src;
@@ -199,8 +211,7 @@ int sse_stream_follow(struct sse_stream *s, const struct sse_replay *r, uint64_t
 			*src = (struct sse__source){.max_lag = src->max_lag};
 		return 0;
 	}
-	if (src->frame_off > 0 || (src->ops != NULL && holding(src)) ||
-	    (r != NULL && cursor > sse_replay_next_seq(r)))
+	if (can_follow(src, r, cursor) != 0)
 		return SSE_ERR_INVALID;
 	*src = (struct sse__source){.ops = r ? &ring_source : NULL, .ring = r,
 				    .cursor = r ? cursor : 0, .max_lag = src->max_lag,
@@ -239,6 +250,10 @@ int sse__stream_resume(struct sse_stream *s, const struct sse_replay *r, const c
 	}
 	if (status != NULL)
 		*status = st;
+	/* Fail before the reset is queued, not after: a failed resume
+	 * leaves the stream as it was. */
+	if (sse__stream_idle(s) != 0 || can_follow(sse__stream_source_c(s), r, cursor) != 0)
+		return SSE_ERR_INVALID;
 	/* The reset goes first: the client learns it missed events before
 	 * the events it gets from now on. */
 	if (st == SSE_REPLAY_GAP || st == SSE_REPLAY_UNKNOWN) {

@@ -1488,6 +1488,42 @@ START_TEST(test_replay_resume_unknown_id_writes_reset)
 }
 END_TEST
 
+/* A resume the stream cannot take (it is inside a frame of its ring)
+ * fails and changes nothing: no reset event is queued, the stream goes on
+ * from where it was, byte for byte. */
+START_TEST(test_replay_resume_that_fails_queues_nothing)
+{
+	struct sse_event reset = reset_event();
+	struct sse_replay_config cfg = ring_config(2, 512, "e1-");
+	struct sse_replay *r;
+	struct test_writer w;
+	struct sse_stream *s = new_stream(&w);
+	int status = -1;
+
+	cfg.reset_event = &reset;
+	r = new_ring(&cfg);
+	for (int i = 0; i < 4; i++)
+		publish(r, i % 2 ? "y" : "x", 0);
+	ck_assert_int_eq(sse_stream_follow(s, r, 3), 0);
+	w.max_per_call = 3;
+	w.accept_calls = 1;
+	ck_assert_int_eq(sse_stream_flush(s), SSE_ERR_WOULDBLOCK);
+	ASSERT_DELIVERED(&w, "id:");
+	/* "e1-1" is a gap (the ring holds 3 and 4): it would queue the reset. */
+	ck_assert_int_eq(sse_stream_resume(s, r, "e1-1", 4, &status), SSE_ERR_INVALID);
+	ck_assert_int_eq(status, SSE_REPLAY_GAP);
+	ck_assert_uint_eq(sse_stream_cursor(s), 3);
+	w.max_per_call = 0;
+	w.accept_calls = -1;
+	ck_assert_int_eq(sse_stream_flush(s), 0);
+	ASSERT_DELIVERED(&w, "id: e1-3\ndata: x\n\nid: e1-4\ndata: y\n\n");
+	ck_assert_uint_eq(sse_stream_pending(s), 0);
+	sse_stream_free(s);
+	test_writer_fini(&w);
+	sse_replay_free(r);
+}
+END_TEST
+
 START_TEST(test_replay_resume_found_or_live_sends_no_reset)
 {
 	struct sse_event reset = reset_event();
@@ -2164,6 +2200,7 @@ static Suite *replay_suite(void)
 	tcase_add_test(tc, test_replay_resume_too_old_id_writes_reset_then_live);
 	tcase_add_test(tc, test_replay_resume_reset_goes_before_frames_when_blocked);
 	tcase_add_test(tc, test_replay_resume_unknown_id_writes_reset);
+	tcase_add_test(tc, test_replay_resume_that_fails_queues_nothing);
 	tcase_add_test(tc, test_replay_resume_found_or_live_sends_no_reset);
 	tcase_add_test(tc, test_replay_resume_without_reset_event_goes_live);
 	tcase_add_test(tc, test_replay_resume_past_max_lag_resets_and_goes_live);

@@ -345,7 +345,10 @@ SSE_API int sse_stream_follow(struct sse_stream *s, const struct sse_replay *r, 
  * @param id     The client's Last-Event-ID; NULL or len 0: live only.
  * @param len    Bytes at id.
  * @param status If not NULL, receives the sse_replay_status of the seek.
- * @return 0, or an error of sse_stream_send() for the reset event.
+ * @return 0; SSE_ERR_INVALID when the stream cannot follow now (as for
+ *         sse_stream_follow()); or an error of sse_stream_send() for the
+ *         reset event. On an error the stream is as it was: no reset
+ *         event queued, its ring and cursor unchanged.
  * @since 0.2
  */
 SSE_API int sse_stream_resume(struct sse_stream *s, const struct sse_replay *r, const char *id,

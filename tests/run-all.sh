@@ -19,8 +19,9 @@
 # build-ci-tsan; set
 # SSE_BUILD_PREFIX to use another prefix than build-ci.
 #
-# Every step runs even when an earlier one fails; the last line sums up and
-# the exit status is non-zero if any step failed. Missing Debian packages
+# Every step runs even when an earlier one fails; the last lines name each
+# test that failed, with the end of its output, and sum up; the exit
+# status is non-zero if any step failed. Missing Debian packages
 # are installed first when running as root (.ci/deps.sh).
 #
 # SPDX-License-Identifier: MIT

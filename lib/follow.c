@@ -257,7 +257,7 @@ int sse__stream_resume(struct sse_stream *s, const struct sse_replay *r, const c
 	/* The reset goes first: the client learns it missed events before
 	 * the events it gets from now on. */
 	if (st == SSE_REPLAY_GAP || st == SSE_REPLAY_UNKNOWN) {
-		has_reset = id_buf ? sse__replay_reset_event_in(r, &reset, id_buf)
+		has_reset = id_buf ? sse__replay_reset_event_in(r, &reset, id_buf, cursor)
 				   : sse_replay_reset_event(r, &reset);
 		if (has_reset)
 			rc = sse_stream_send(s, &reset);

@@ -216,16 +216,23 @@ static enum stat drop_stat(int err)
 	}
 }
 
+/* The end of what this hub has counted as arrived: a reader's is what it
+ * last noticed (the writer may have gone on since). */
+static uint64_t counted_end(const struct sse_hub *h)
+{
+	return h->reader != NULL ? h->seen_seq : sse_replay_next_seq(h->ring);
+}
+
 /* s starts following the ring: the events the ring holds after its
- * position are owed to it (later ones are counted as published). */
+ * position are owed to it (later ones are counted as they arrive). */
 static void count_follow(struct sse_hub *h, struct sse_stream *s)
 {
-	uint64_t cursor = sse_stream_cursor(s), live = sse_replay_next_seq(h->ring);
+	uint64_t cursor = sse_stream_cursor(s), end = counted_end(h);
 
-	if (cursor == 0 || cursor >= live)
+	if (cursor == 0 || cursor >= end)
 		return;
-	count(h, STAT_deliveries, live - cursor);
-	count(h, STAT_delivery_bytes, sse__replay_backlog(h->ring, cursor));
+	count(h, STAT_deliveries, end - cursor);
+	count(h, STAT_delivery_bytes, sse__replay_bytes_between(h->ring, cursor, end));
 }
 
 /* n new frames of `bytes` bytes in all reached this hub at now_ms: they
@@ -253,7 +260,8 @@ static void notice(struct sse_hub *h)
 	if (h->reader == NULL || live == h->seen_seq)
 		return;
 	/* Their bytes from the ring: 0 when they are gone already (not known). */
-	arrived(h, live - h->seen_seq, sse__replay_backlog(h->ring, h->seen_seq), h->now_ms);
+	arrived(h, live - h->seen_seq, sse__replay_bytes_between(h->ring, h->seen_seq, live),
+		h->now_ms);
 	h->seen_seq = live;
 }
 
@@ -394,7 +402,11 @@ void sse_hub_free(struct sse_hub *h)
 
 int sse_hub_unsubscribe_reason(struct sse_hub *h, struct sse_stream *s, int reason)
 {
-	if (!subscribed(h, s) || (reason != SSE_HUB_CLOSED && reason != SSE_HUB_LIFETIME))
+	/* Not from within one of s's own transport calls: the call in
+	 * progress would go on following the ring without the hub, and a
+	 * reader's floor taken for it would never be given back. */
+	if (!subscribed(h, s) || (reason != SSE_HUB_CLOSED && reason != SSE_HUB_LIFETIME) ||
+	    sse__stream_idle(s) != 0)
 		return SSE_ERR_INVALID;
 	detach(h, s);
 	count(h, reason == SSE_HUB_LIFETIME ? STAT_drops_lifetime : STAT_unsubscribes, 1);

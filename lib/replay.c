@@ -1026,13 +1026,17 @@ size_t sse__replay_held_len(const struct sse_replay *r, uint64_t seq)
 /* From the entries, not r->total, which the writer changes. */
 uint64_t sse__replay_backlog(const struct sse_replay *r, uint64_t cursor)
 {
-	uint64_t live = live_end(r);
+	return sse__replay_bytes_between(r, cursor, live_end(r));
+}
+
+uint64_t sse__replay_bytes_between(const struct sse_replay *r, uint64_t from, uint64_t to)
+{
 	const struct entry *e;
 
-	if (cursor >= live || cursor < first_held(r))
+	if (from >= to || to > live_end(r) || from < first_held(r))
 		return 0;
-	e = entry_at(r, cursor);
-	return entry_at(r, live - 1)->end_total - (e->end_total - e->len);
+	e = entry_at(r, from);
+	return entry_at(r, to - 1)->end_total - (e->end_total - e->len);
 }
 
 int sse__replay_parse_id(const struct sse_replay *r, const char *id, size_t len, uint64_t *number)
@@ -1103,16 +1107,20 @@ size_t sse__replay_id_room(const struct sse_replay *r)
 	return r->app_ids ? 0 : r->epoch_len + SSE__U64_DIGITS + 1;
 }
 
-/* The reset event as sse_replay_reset_event() gives it, its id written
- * into buf (sse__replay_id_room() bytes) from what a reader may see. */
-int sse__replay_reset_event_in(const struct sse_replay *r, struct sse_event *ev, char *buf)
+/* The reset event for a stream that resumes at cursor, its id written
+ * into buf (sse__replay_id_room() bytes): the frame before the cursor,
+ * not the live end read again, which a writer on another thread may have
+ * moved since. The id must not name a frame the stream is still to get:
+ * a client that left right after the reset would resume past it. */
+int sse__replay_reset_event_in(const struct sse_replay *r, struct sse_event *ev, char *buf,
+			       uint64_t cursor)
 {
 	if (!r->has_reset || r->app_ids)
 		return sse_replay_reset_event(r, ev);
 	*ev = r->reset;
 	memcpy(buf, r->ids, r->epoch_len);
 	ev->id = buf;
-	ev->id_len = r->epoch_len + sse__format_u64(live_end(r) - 1 + r->base, 10, buf + r->epoch_len);
+	ev->id_len = r->epoch_len + sse__format_u64(cursor - 1 + r->base, 10, buf + r->epoch_len);
 	return 1;
 }
 

@@ -14,6 +14,9 @@
 /* Bytes of the retained frames from cursor to the live end, in O(1);
  * 0 when the cursor is at the end or no longer retained. */
 uint64_t sse__replay_backlog(const struct sse_replay *r, uint64_t cursor);
+/* Bytes of the retained frames from..to-1, in O(1); 0 when the range is
+ * empty, past the live end or no longer retained. */
+uint64_t sse__replay_bytes_between(const struct sse_replay *r, uint64_t from, uint64_t to);
 
 /* Keep the bytes of frame seq and of all after it where they are, even
  * once dropped, until unpinned (a frame an asynchronous transport holds).
@@ -63,6 +66,7 @@ void sse__replay_reader_leave(struct sse__ring_reader *rd);
  * id written there, from what a reader on another thread may see: as
  * sse_replay_reset_event(), whose id lives in the ring, otherwise. */
 size_t sse__replay_id_room(const struct sse_replay *r);
-int sse__replay_reset_event_in(const struct sse_replay *r, struct sse_event *ev, char *buf);
+int sse__replay_reset_event_in(const struct sse_replay *r, struct sse_event *ev, char *buf,
+			       uint64_t cursor);
 
 #endif

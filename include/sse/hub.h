@@ -119,7 +119,9 @@ SSE_API void sse_hub_free(struct sse_hub *h);
 SSE_API int sse_hub_subscribe(struct sse_hub *h, struct sse_stream *s, const char *last_id,
 			      size_t len, int *status);
 /** @brief Detach a subscriber (on_drop is not called); it stops following
- * the ring. Not one: nothing.
+ * the ring. Not one, or called from within one of its own transport's
+ * calls: nothing (return an error from that call instead: the hub then
+ * drops it).
  * @param h The hub.
  * @param s The subscriber. */
 SSE_API void sse_hub_unsubscribe(struct sse_hub *h, struct sse_stream *s);
@@ -271,8 +273,9 @@ enum sse_hub_reason {
  * @param h      The hub.
  * @param s      The subscriber.
  * @param reason An sse_hub_reason.
- * @return 0, or SSE_ERR_INVALID: @p s is not a subscriber of @p h, or
- *         @p reason is unknown (nothing is done).
+ * @return 0, or SSE_ERR_INVALID: @p s is not a subscriber of @p h,
+ *         @p reason is unknown, or this is called from within one of
+ *         @p s's transport calls (nothing is done).
  * @since 0.3
  */
 SSE_API int sse_hub_unsubscribe_reason(struct sse_hub *h, struct sse_stream *s, int reason);
@@ -398,15 +401,17 @@ SSE_API uint64_t sse_hub_lag(const struct sse_hub *h, const struct sse_stream *s
 SSE_API int sse_hub_share(struct sse_hub *h, unsigned readers);
 
 /**
- * @brief Create a hub that fans out, on the calling thread, from a ring
- * shared by another thread's writer (sse_replay_share()): its own
+ * @brief Create a hub that fans out from a ring shared by another
+ * thread's writer (sse_replay_share()): its own
  * subscribers, heartbeats, stall times and batching window, the ring's
  * frames read in place (no copy per thread, no lock per event). It
  * publishes nothing: the writer does, then wakes this hub's thread,
- * which calls sse_hub_tick() (the new frames are noticed then, and a
- * batching window opens at that time) and sse_hub_flush(). Everything
- * else is as for sse_hub_new(); the hub and its subscribers belong to
- * the thread that calls its functions, one thread for the hub's life.
+ * which calls sse_hub_tick() and sse_hub_flush(). New frames are noticed
+ * by those two and by sse_hub_subscribe(), and a batching window opens
+ * at the time last given to sse_hub_tick(). Everything else is as for
+ * sse_hub_new(); the hub and its subscribers belong to the thread that
+ * calls its functions, one thread for the hub's life (it may be created
+ * on another, before that thread starts).
  * Its counters count what it sees: @c published_events are the events
  * that reached it, each owed to its subscribers following the ring then.
  * @param out     Receives the hub, to free with sse_hub_free() (on its

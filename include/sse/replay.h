@@ -118,8 +118,9 @@ SSE_API int sse_replay_expire(struct sse_replay *r, uint64_t now_ms);
  * @retval SSE_ERR_INVALID  ring-assigned ids and ev->id is set, or app ids and it is not.
  * @retval SSE_ERR_TOO_LARGE the frame alone exceeds max_bytes.
  * @retval SSE_ERR_PINNED   the room it needs holds frames an asynchronous
- *         transport still uses (SSE_TRANSPORT_ASYNC), in both of the two
- *         arenas the ring may use; nothing is published. A ring whose room
+ *         transport still uses (SSE_TRANSPORT_ASYNC), or a reader on
+ *         another thread is reading (sse_replay_share()), in both of the
+ *         two arenas the ring may use; nothing is published. A ring whose room
  *         is blocked by such frames puts new ones in a second arena of
  *         max_bytes, allocated then and freed when the first is let go, so
  *         a ring holds at most twice max_bytes. The streams holding them
@@ -235,8 +236,9 @@ SSE_API int sse_replay_publish_frame(struct sse_replay *r, const char *frame, si
  *                    epoch kept, not below sse_replay_next_number(): a
  *                    number names one event per epoch.
  * @return 0, or
- * @retval SSE_ERR_INVALID a NULL ring, app ids, next_number 0 or going
- *         back within an epoch, or an epoch with CR or LF; nothing changed.
+ * @retval SSE_ERR_INVALID a NULL ring, app ids, a shared ring
+ *         (sse_replay_share()), next_number 0 or going back within an
+ *         epoch, or an epoch with CR or LF; nothing changed.
  * @retval SSE_ERR_NOMEM   nothing changed.
  * @retval SSE_ERR_PINNED  pinned frames fill the ring's index: the frames
  *         were dropped, the ids not changed; try again later.

@@ -789,12 +789,12 @@ START_TEST(test_share_reset_id_comes_before_what_follows)
 	memset(&wd, 0, sizeof(wd));
 	atomic_init(&wd.stop, false);
 	atomic_init(&wd.published_seq, 0);
+	atomic_init(&wd.readers[0].done_seq, 0); /* before the writer starts */
 	ck_assert_int_eq(sse_hub_new(&wd.origin, &cfg, ignore_drop, NULL, NULL), 0);
 	ck_assert_int_eq(sse_hub_share(wd.origin, 1), 0);
 	ck_assert_int_eq(sse_hub_new_shared(&rd, sse_hub_ring(wd.origin), &cfg, ignore_drop, NULL,
 					    NULL), 0);
 	ck_assert_int_eq(pthread_create(&th, NULL, keep_publishing, &wd), 0);
-	atomic_init(&wd.readers[0].done_seq, 0);
 	while (atomic_load(&wd.published_seq) < 2 * RESET_RING) {
 		atomic_store(&wd.readers[0].done_seq, sse_replay_next_seq(sse_hub_ring(rd)));
 		sched_yield();

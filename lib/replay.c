@@ -1033,7 +1033,7 @@ uint64_t sse__replay_bytes_between(const struct sse_replay *r, uint64_t from, ui
 {
 	const struct entry *e;
 
-	if (from >= to || from < first_held(r))
+	if (from >= to || to > live_end(r) || from < first_held(r))
 		return 0;
 	e = entry_at(r, from);
 	return entry_at(r, to - 1)->end_total - (e->end_total - e->len);

@@ -14,9 +14,8 @@
 /* Bytes of the retained frames from cursor to the live end, in O(1);
  * 0 when the cursor is at the end or no longer retained. */
 uint64_t sse__replay_backlog(const struct sse_replay *r, uint64_t cursor);
-/* Bytes of the retained frames from..to-1, in O(1), for a `to` read
- * from the live end (not past it); 0 when the range is empty or no
- * longer retained. */
+/* Bytes of the retained frames from..to-1, in O(1); 0 when the range is
+ * empty, past the live end or no longer retained. */
 uint64_t sse__replay_bytes_between(const struct sse_replay *r, uint64_t from, uint64_t to);
 
 /* Keep the bytes of frame seq and of all after it where they are, even

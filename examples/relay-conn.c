@@ -20,7 +20,6 @@
 #define _GNU_SOURCE
 
 #include <errno.h>
-#include <limits.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1206,17 +1205,6 @@ void conn_expire(struct relay *r)
 		while (l->head != NULL && l->head->deadline <= r->now)
 			begin_drain(l->head, i == RELAY_EXPIRY_SLOT && r->auth.expiry_retry_ms > 0);
 	}
-}
-
-/* epoll's timeout until the deadline next (ms on the loop's clock): -1
- * for none, 0 when it is due. */
-int conn_wait_ms(const struct relay *r, uint64_t next)
-{
-	if (next == SSE_NO_DEADLINE)
-		return -1;
-	if (next <= r->now)
-		return 0;
-	return next - r->now > INT_MAX ? INT_MAX : (int)(next - r->now);
 }
 
 uint64_t conn_next_deadline(const struct relay *r)

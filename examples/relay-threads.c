@@ -39,6 +39,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -217,7 +218,11 @@ static int worker_timeout(struct relay *r)
 	sse_hub_tick(r->hub, r->now, &next);
 	if (other < next)
 		next = other;
-	return conn_wait_ms(r, next);
+	if (next == SSE_NO_DEADLINE)
+		return -1;
+	if (next <= r->now)
+		return 0;
+	return next - r->now > INT_MAX ? INT_MAX : (int)(next - r->now);
 }
 
 /* The end of a turn: the fan-out, a stop, timeouts, freeing. */

@@ -245,7 +245,6 @@ void conn_accept_from(struct relay *r, int listen_fd, uint8_t flags);
 void conn_on_event(struct conn *c, uint32_t events);
 void conn_expire(struct relay *r);
 uint64_t conn_next_deadline(const struct relay *r);
-int conn_wait_ms(const struct relay *r, uint64_t next);
 size_t conn_count(const struct relay *r);
 void conn_stop_all(struct relay *r);
 void conn_close_all(struct relay *r);

@@ -62,6 +62,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stddef.h>
@@ -358,7 +359,11 @@ static int wait_timeout(struct relay *r)
 		next = other;
 	if (r->stopping && r->stop_deadline < next)
 		next = r->stop_deadline;
-	return conn_wait_ms(r, next);
+	if (next == SSE_NO_DEADLINE)
+		return -1;
+	if (next <= r->now)
+		return 0;
+	return next - r->now > INT_MAX ? INT_MAX : (int)(next - r->now);
 }
 
 /* One turn: the clock, due heartbeats, the events the last wait
